@@ -1,0 +1,172 @@
+"""LedgerWriter: group commit. Wallet actors decide; the writer makes their decisions durable.
+
+Operations queue up while a commit is in flight and go out together in the next transaction, so
+one fsync acknowledges hundreds of transfers under load while a lone transfer still commits at
+once. Several writer loops pipeline their commits; account rows are locked in id order, so
+they (and other nodes) never deadlock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+
+import asyncpg
+
+from transakt.errors import Overloaded
+from transakt.storage.ledger import BatchResult, commit_batch
+from transakt.storage.records import LedgerOperation, Outcome
+
+log = logging.getLogger("transakt.ledger")
+
+
+class LedgerUnavailable(Overloaded):
+    """The ledger could not commit; the outcome is unknown, so retry with the Idempotency-Key."""
+
+    code = "ledger_unavailable"
+
+
+CommitListener = Callable[[BatchResult], None]
+
+
+class LedgerWriter:
+    """Commits queued ledger operations in batches; ``submit`` answers when durable."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        writers: int = 2,
+        batch_max: int = 512,
+        queue_max: int = 50_000,
+        retry_delay: float = 0.05,
+    ) -> None:
+        self._pool = pool
+        self._writers = writers
+        self._batch_max = batch_max
+        self._queue_max = queue_max
+        self._retry_delay = retry_delay
+        self._queue: deque[tuple[LedgerOperation, asyncio.Future[Outcome]]] = deque()
+        self._wakeup = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._listeners: list[CommitListener] = []
+        self._closing = False
+        # Counters for /metrics.
+        self.batches = 0
+        self.operations = 0
+        self.failures = 0
+        self.largest_batch = 0
+        self.commit_seconds = 0.0
+
+    def __repr__(self) -> str:
+        return (
+            f"<LedgerWriter writers={self._writers} queued={len(self._queue)} "
+            f"batches={self.batches} operations={self.operations}>"
+        )
+
+    @property
+    def queued(self) -> int:
+        """Operations waiting for a batch."""
+        return len(self._queue)
+
+    def add_listener(self, listener: CommitListener) -> None:
+        """Call ``listener`` (synchronously, after commit) with every committed batch."""
+        self._listeners.append(listener)
+
+    async def start(self) -> None:
+        """Start the writer loops."""
+        self._closing = False
+        for index in range(self._writers):
+            self._tasks.append(asyncio.create_task(self._run(), name=f"ledger-writer-{index}"))
+
+    async def stop(self) -> None:
+        """Commit what is queued, then stop; anything left fails with LedgerUnavailable."""
+        self._closing = True
+        self._wakeup.set()
+        if self._tasks:
+            _done, pending = await asyncio.wait(self._tasks, timeout=10)
+            for task in pending:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._tasks.clear()
+        while self._queue:
+            _operation, future = self._queue.popleft()
+            if not future.done():
+                future.set_exception(LedgerUnavailable("the ledger writer stopped"))
+
+    def submit(self, operation: LedgerOperation) -> asyncio.Future[Outcome]:
+        """Queue an operation; the future resolves once its batch is committed."""
+        if self._closing:
+            raise LedgerUnavailable("the ledger writer is stopping")
+        if len(self._queue) >= self._queue_max:
+            raise Overloaded("too many transfers are waiting to be committed", retry_after=1.0)
+        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._queue.append((operation, future))
+        self._wakeup.set()
+        return future
+
+    def _take_batch(self) -> list[tuple[LedgerOperation, asyncio.Future[Outcome]]]:
+        batch = []
+        while self._queue and len(batch) < self._batch_max:
+            batch.append(self._queue.popleft())
+        return batch
+
+    async def _run(self) -> None:
+        while True:
+            if not self._queue:
+                if self._closing:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            batch = self._take_batch()
+            if self._queue:
+                self._wakeup.set()  # let a sibling loop take the rest while we commit
+            await self._commit(batch)
+
+    async def _commit(self, batch: list[tuple[LedgerOperation, asyncio.Future[Outcome]]]) -> None:
+        operations = [operation for operation, _future in batch]
+        started = time.perf_counter()
+        try:
+            async with self._pool.acquire() as connection:
+                result = await commit_batch(connection, operations)
+        except asyncio.CancelledError:
+            self._fail(batch, LedgerUnavailable("the ledger writer was stopped mid-commit"))
+            raise
+        except Exception as error:  # the database or the connection failed: outcome unknown
+            self.failures += 1
+            log.warning("ledger batch of %d failed: %r", len(batch), error)
+            self._fail(
+                batch,
+                LedgerUnavailable(
+                    "the ledger is unavailable; retry with the same Idempotency-Key",
+                    retry_after=1.0,
+                ),
+            )
+            await asyncio.sleep(self._retry_delay)
+            return
+        self.commit_seconds += time.perf_counter() - started
+        self.batches += 1
+        self.operations += len(batch)
+        self.largest_batch = max(self.largest_batch, len(batch))
+        for (_operation, future), outcome in zip(batch, result.outcomes, strict=True):
+            if not future.done():
+                future.set_result(outcome)
+        for listener in self._listeners:
+            try:
+                listener(result)
+            except Exception:
+                log.exception("ledger commit listener failed")
+
+    @staticmethod
+    def _fail(
+        batch: list[tuple[LedgerOperation, asyncio.Future[Outcome]]], error: Exception
+    ) -> None:
+        for _operation, future in batch:
+            if not future.done():
+                future.set_exception(error)

@@ -1,0 +1,322 @@
+"""WalletService: the use cases behind the HTTP API, expressed through actors and storage."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from async_lru import alru_cache
+
+from transakt.actors.passwords import hash_password, verify_password
+from transakt.actors.wallet import Debit, WalletActor
+from transakt.errors import (
+    BankAccountInvalid,
+    CurrencyMismatch,
+    EmailTaken,
+    Forbidden,
+    IdempotencyKeyReused,
+    NotFound,
+    Unauthorized,
+    ValidationFailed,
+)
+from transakt.models import Transfer, User, Wallet
+from transakt.runtime import ActorSystem
+from transakt.storage.records import (
+    Applied,
+    IdempotencyRecord,
+    NewTransfer,
+    Outcome,
+    Rejected,
+)
+from transakt.storage.repository import Repository, WalletOwner
+
+# Transfer ids derived from (user, Idempotency-Key) live in their own UUID namespace.
+_IDEMPOTENT_IDS = uuid.UUID("6f1c2a8e-4b7d-5e9f-8a3b-1c2d3e4f5a6b")
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyKey:
+    """A client's Idempotency-Key and the hash of the request it came with."""
+
+    key: str
+    request_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    """The first response to a replayed request, to be sent again as it was."""
+
+    status: int
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class TransferRequest:
+    """A P2P payment as the client asked for it (already validated for shape)."""
+
+    from_wallet: str
+    to_wallet: str | None
+    to_email: str | None
+    amount: int
+    currency: str
+    memo: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedAccount:
+    """What the bank says about an account at signup."""
+
+    account: str
+    name: str
+    currency: str
+
+
+class AccountVerifier(Protocol):
+    """Checks a bank account at signup (the bank gateway in production)."""
+
+    async def verify(self, account: str, name: str) -> VerifiedAccount | None:
+        """The account's details, None when the bank does not know it; BankUnavailable if down."""
+        ...
+
+
+def new_id(prefix: str) -> str:
+    """A fresh random id with a readable prefix (``usr_``, ``wal_``, ``trf_``)."""
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+def settlement_id(currency: str) -> str:
+    """The id of the bank settlement account of a currency."""
+    return f"settlement_{currency}"
+
+
+def idempotent_transfer_id(user_id: str, key: str) -> str:
+    """The transfer id a (user, Idempotency-Key) pair always maps to: replays cannot duplicate."""
+    name = user_id + "\x00" + key
+    return f"trf_{uuid.uuid5(_IDEMPOTENT_IDS, name).hex}"
+
+
+def _encode_cursor(seq: int | None) -> str | None:
+    return None if seq is None else f"s{seq}"
+
+
+def _decode_cursor(cursor: str | None) -> int | None:
+    if cursor is None or cursor == "":
+        return None
+    if cursor[:1] != "s" or not cursor[1:].isdigit() or len(cursor) > 20:
+        raise ValidationFailed("cursor is not one this server issued", field="cursor")
+    return int(cursor[1:])
+
+
+class WalletService:
+    """Sign-up, login, wallets, history and P2P transfers."""
+
+    def __init__(
+        self,
+        repository: Repository,
+        system: ActorSystem,
+        verifier: AccountVerifier,
+        *,
+        request_timeout: float = 10.0,
+    ) -> None:
+        self._repository = repository
+        self._system = system
+        self._verifier = verifier
+        self._request_timeout = request_timeout
+        # Owner and currency of a wallet never change: cache them off the hot path.
+        self._owner_cache = alru_cache(maxsize=200_000)(repository.wallet_owner)
+
+    # -- people ------------------------------------------------------------------------------
+
+    async def signup(
+        self, email: str, password: str, name: str, bank_account: str
+    ) -> tuple[User, list[Wallet]]:
+        """Verify the bank account, then create the user and a wallet in its currency."""
+        email = email.strip().lower()
+        if await self._repository.user_id_by_email(email) is not None:
+            raise EmailTaken("an account with this e-mail exists", field="email")
+        account = await self._verifier.verify(bank_account, name)
+        if account is None:
+            raise BankAccountInvalid("the bank does not know this account", field="bank_account")
+        password_hash = await hash_password(password)
+        user, wallet = await self._repository.create_user(
+            user_id=new_id("usr"),
+            email=email,
+            name=name,
+            password_hash=password_hash,
+            bank_account=account.account,
+            wallet_id=new_id("wal"),
+            currency=account.currency,
+            settlement_id=settlement_id(account.currency),
+        )
+        return user, [wallet]
+
+    async def login(self, email: str, password: str) -> User:
+        """The user whose e-mail and password these are; one error for every mismatch."""
+        found = await self._repository.user_by_email(email.strip().lower())
+        ok = await verify_password(found[1] if found else None, password)
+        if found is None or not ok:
+            raise Unauthorized("e-mail or password is wrong")
+        return found[0]
+
+    async def get_user(self, user_id: str) -> User:
+        """A user by id."""
+        user = await self._repository.user(user_id)
+        if user is None:
+            raise NotFound("no such user")
+        return user
+
+    # -- wallets -----------------------------------------------------------------------------
+
+    async def list_wallets(self, user_id: str) -> list[Wallet]:
+        """The user's wallets."""
+        return await self._repository.wallets_of(user_id)
+
+    async def create_wallet(
+        self, user_id: str, currency: str, idempotency: IdempotencyKey | None
+    ) -> Wallet | Replay:
+        """Open a wallet in another currency (one per currency)."""
+        if idempotency is not None:
+            replay = await self._replay(user_id, idempotency)
+            if replay is not None:
+                return replay
+        record = (
+            IdempotencyRecord(user_id, idempotency.key, idempotency.request_hash)
+            if idempotency
+            else None
+        )
+        return await self._repository.create_wallet(
+            new_id("wal"), user_id, currency, settlement_id(currency), record
+        )
+
+    async def get_wallet(self, user_id: str, wallet_id: str) -> Wallet:
+        """One of the user's wallets."""
+        wallet = await self._repository.wallet(wallet_id)
+        if wallet is None:
+            raise NotFound("no such wallet", wallet=wallet_id)
+        if wallet.user_id != user_id:
+            raise Forbidden("this wallet is not yours", wallet=wallet_id)
+        return wallet
+
+    async def history(
+        self, user_id: str, wallet_id: str, limit: int, cursor: str | None
+    ) -> tuple[list[Transfer], str | None]:
+        """A page of the wallet's transfers, newest first, and the cursor of the next page."""
+        before = _decode_cursor(cursor)
+        await self._owned_wallet(user_id, wallet_id)
+        items, next_seq = await self._repository.history(wallet_id, limit, before)
+        return items, _encode_cursor(next_seq)
+
+    # -- transfers ---------------------------------------------------------------------------
+
+    async def transfer(
+        self, user_id: str, request: TransferRequest, idempotency: IdempotencyKey | None
+    ) -> Transfer | Replay:
+        """Pay another wallet (by id or by its owner's e-mail); answers once durable."""
+        if idempotency is not None:
+            replay = await self._replay(user_id, idempotency)
+            if replay is not None:
+                return replay
+        if (request.to_wallet is None) == (request.to_email is None):
+            raise ValidationFailed(
+                "give exactly one of to_wallet and to_email", fields=["to_wallet", "to_email"]
+            )
+        source = await self._owned_wallet(user_id, request.from_wallet)
+        if source.currency != request.currency:
+            raise CurrencyMismatch(
+                f"from_wallet holds {source.currency}, not {request.currency}",
+                field="currency",
+            )
+        to_wallet = await self._recipient_wallet(request)
+        if to_wallet == request.from_wallet:
+            raise ValidationFailed("a wallet cannot pay itself", field="to_wallet")
+        transfer = NewTransfer(
+            id=(idempotent_transfer_id(user_id, idempotency.key) if idempotency else new_id("trf")),
+            kind="p2p",
+            status="posted",
+            from_account=request.from_wallet,
+            to_account=to_wallet,
+            amount=request.amount,
+            currency=request.currency,
+            memo=request.memo,
+            initiator_id=user_id,
+            idempotency=(
+                IdempotencyRecord(user_id, idempotency.key, idempotency.request_hash)
+                if idempotency
+                else None
+            ),
+        )
+        outcome = await self.debit(transfer)
+        if isinstance(outcome, Applied):
+            return outcome.transfer
+        if isinstance(outcome, Rejected):
+            raise outcome.error
+        # Duplicate: a concurrent request with the same key won; answer as its replay.
+        if idempotency is not None:
+            replay = await self._replay(user_id, idempotency)
+            if replay is not None:
+                return replay
+        raise IdempotencyKeyReused(
+            "this transfer id was already used", transfer=outcome.transfer_id
+        )
+
+    async def debit(self, transfer: NewTransfer) -> Outcome:
+        """Have the paying wallet's actor approve the transfer and commit it."""
+        wallet = self._system.entity(WalletActor, transfer.from_account)
+        outcome: Outcome = await wallet.ask(Debit(transfer), timeout=self._request_timeout)
+        return outcome
+
+    async def get_transfer(self, user_id: str, transfer_id: str) -> Transfer:
+        """A transfer the user is a party to (payer or payee)."""
+        transfer = await self._repository.transfer(transfer_id)
+        if transfer is None:
+            raise NotFound("no such transfer", transfer=transfer_id)
+        parties = {transfer.initiator_id}
+        for wallet_id in (transfer.from_wallet, transfer.to_wallet):
+            owner = await self._owner_cache(wallet_id)
+            if owner is not None:
+                parties.add(owner.user_id)
+        if user_id not in parties:
+            raise NotFound("no such transfer", transfer=transfer_id)
+        return transfer
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    async def _owned_wallet(self, user_id: str, wallet_id: str) -> WalletOwner:
+        owner = await self._owner_cache(wallet_id)
+        if owner is None:
+            raise NotFound("no such wallet", wallet=wallet_id)
+        if owner.user_id != user_id:
+            raise Forbidden("this wallet is not yours", wallet=wallet_id)
+        return owner
+
+    async def _recipient_wallet(self, request: TransferRequest) -> str:
+        if request.to_email is not None:
+            recipient = await self._repository.user_id_by_email(request.to_email.strip().lower())
+            if recipient is None:
+                raise NotFound("no user has this e-mail", field="to_email")
+            wallet_id = await self._repository.wallet_of_user(recipient, request.currency)
+            if wallet_id is None:
+                raise CurrencyMismatch(
+                    f"the recipient has no {request.currency} wallet", field="currency"
+                )
+            return wallet_id
+        assert request.to_wallet is not None
+        owner = await self._owner_cache(request.to_wallet)
+        if owner is None:
+            raise NotFound("no such wallet", field="to_wallet", wallet=request.to_wallet)
+        if owner.currency != request.currency:
+            raise CurrencyMismatch(
+                f"to_wallet holds {owner.currency}, not {request.currency}", field="to_wallet"
+            )
+        return request.to_wallet
+
+    async def _replay(self, user_id: str, idempotency: IdempotencyKey) -> Replay | None:
+        stored = await self._repository.stored_response(user_id, idempotency.key)
+        if stored is None:
+            return None
+        if stored.request_hash != idempotency.request_hash:
+            raise IdempotencyKeyReused(
+                "this Idempotency-Key was used with a different request", key=idempotency.key
+            )
+        return Replay(stored.status_code, stored.response)

@@ -1,0 +1,5 @@
+"""Configuration: one pydantic-settings object, built at start and passed down."""
+
+from transakt.config.settings import InsecureSettings, Settings
+
+__all__ = ["InsecureSettings", "Settings"]

@@ -1,0 +1,93 @@
+"""The one Settings object: read from TRANSAKT_* variables or a .env file, built once at start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_JWT_SECRET = "dev-only-insecure-secret-change-me-0123456789"  # refused outside dev mode
+DEFAULT_BANK_SECRET = "dev-only-bank-service-secret-0123456789abcdef"  # refused outside dev mode
+
+
+class InsecureSettings(ValueError):
+    """A production setting was left at its insecure development default."""
+
+
+class Settings(BaseSettings):
+    """Everything a Transakt process can be configured with; nothing else reads the environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TRANSAKT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    mode: Literal["dev", "prod"] = "dev"
+    node_id: str = "node-1"
+    data_dir: Path = Path(".transakt")
+
+    # HTTP front door.
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    public_url: str | None = None
+
+    # Storage. Unset URLs mean: start the embedded PostgreSQL / Redis under data_dir.
+    database_url: str | None = None
+    database_pool_min: int = Field(2, ge=1)
+    database_pool_max: int = Field(10, ge=1)
+    redis_url: str | None = None
+    rabbitmq_url: str | None = None
+    shards: int = Field(64, ge=1, le=4096)
+
+    # Auth.
+    jwt_secret: SecretStr = SecretStr(DEFAULT_JWT_SECRET)
+    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    jwt_ttl_seconds: int = Field(3600, ge=60, le=7 * 24 * 3600)
+    password_min_length: int = Field(8, ge=8)
+
+    # Wallet actors and group commit.
+    wallet_idle_seconds: float = Field(120.0, gt=0)
+    wallet_mailbox_size: int = Field(1000, ge=1)
+    ledger_writers: int = Field(2, ge=1, le=32)
+    ledger_batch_max: int = Field(512, ge=1, le=10000)
+    request_timeout_seconds: float = Field(10.0, gt=0)
+
+    # Sandbox bank and the gateway to it.
+    bank_url: str = "http://127.0.0.1:8081"
+    bank_host: str = "127.0.0.1"
+    bank_port: int = Field(8081, ge=0, le=65535)
+    bank_service_secret: SecretStr = SecretStr(DEFAULT_BANK_SECRET)
+    bank_schema: str = "bank"
+    bank_call_timeout_seconds: float = Field(2.0, gt=0)
+    breaker_failure_threshold: int = Field(5, ge=1)
+    breaker_reset_seconds: float = Field(5.0, gt=0)
+    breaker_reset_max_seconds: float = Field(60.0, gt=0)
+
+    # E-mail.
+    smtp_host: str | None = None
+    smtp_port: int = Field(1025, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    mail_from: str = "Transakt <no-reply@transakt.local>"
+
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _refuse_insecure_production(self) -> Settings:
+        if self.mode != "dev":
+            if self.jwt_secret.get_secret_value() == DEFAULT_JWT_SECRET:
+                raise InsecureSettings("TRANSAKT_JWT_SECRET must be set outside dev mode")
+            if self.bank_service_secret.get_secret_value() == DEFAULT_BANK_SECRET:
+                raise InsecureSettings("TRANSAKT_BANK_SERVICE_SECRET must be set outside dev mode")
+            if len(self.jwt_secret.get_secret_value()) < 32:
+                raise InsecureSettings("TRANSAKT_JWT_SECRET must be at least 32 characters")
+        if self.database_pool_max < self.database_pool_min:
+            raise ValueError("database_pool_max must be >= database_pool_min")
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        """True when no database URL is configured: the node runs its own PostgreSQL."""
+        return self.database_url is None

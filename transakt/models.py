@@ -1,0 +1,98 @@
+"""The domain's records as the API shows them: users, wallets, transfers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+TransferKind = Literal["p2p", "deposit", "withdrawal"]
+TransferStatus = Literal["pending", "posted", "voided"]
+
+
+def rfc3339(moment: datetime | None) -> str | None:
+    """Format a timestamp as an RFC 3339 UTC string with a trailing Z."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A person with a login and a verified bank account."""
+
+    id: str
+    email: str
+    name: str
+    bank_account: str
+    created_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        """The public shape: no password hash, no bank account number."""
+        return {"id": self.id, "email": self.email, "name": self.name}
+
+
+@dataclass(frozen=True, slots=True)
+class Wallet:
+    """A user's account in one currency; ``available = balance - pending_out``."""
+
+    id: str
+    user_id: str
+    currency: str
+    balance: int
+    pending_in: int
+    pending_out: int
+    created_at: datetime
+
+    @property
+    def available(self) -> int:
+        """Posted money not held by pending withdrawals."""
+        return self.balance - self.pending_out
+
+    def to_json(self) -> dict[str, Any]:
+        """The contract's wallet shape."""
+        return {
+            "id": self.id,
+            "currency": self.currency,
+            "balance": self.balance,
+            "available": self.available,
+            "pending_in": self.pending_in,
+            "pending_out": self.pending_out,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """An immutable movement of money between two accounts of one currency."""
+
+    id: str
+    kind: TransferKind
+    status: TransferStatus
+    from_wallet: str
+    to_wallet: str
+    amount: int
+    currency: str
+    memo: str | None
+    reason: str | None
+    created_at: datetime
+    posted_at: datetime | None
+    initiator_id: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The contract's transfer shape."""
+        body: dict[str, Any] = {
+            "id": self.id,
+            "kind": self.kind,
+            "status": self.status,
+            "from_wallet": self.from_wallet,
+            "to_wallet": self.to_wallet,
+            "amount": self.amount,
+            "currency": self.currency,
+            "memo": self.memo,
+            "created_at": rfc3339(self.created_at),
+        }
+        if self.reason is not None:
+            body["reason"] = self.reason
+        if self.posted_at is not None:
+            body["posted_at"] = rfc3339(self.posted_at)
+        return body

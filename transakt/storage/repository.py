@@ -1,0 +1,255 @@
+"""Reads and the few non-ledger writes: users, wallets, transfers, history, idempotency."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from transakt.errors import EmailTaken, WalletExists
+from transakt.models import Transfer, User, Wallet
+from transakt.storage.records import (
+    TRANSFER_COLUMNS,
+    WALLET_COLUMNS,
+    IdempotencyRecord,
+    transfer_from_row,
+    wallet_from_row,
+)
+
+_USER_COLUMNS = "id, email, name, bank_account, created_at"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    """The first response recorded for an Idempotency-Key."""
+
+    request_hash: str
+    status_code: int
+    response: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class WalletOwner:
+    """The immutable facts about a wallet: who owns it and its currency (safe to cache)."""
+
+    wallet_id: str
+    user_id: str
+    currency: str
+
+
+def _user(row: asyncpg.Record) -> User:
+    return User(
+        id=row["id"],
+        email=row["email"],
+        name=row["name"],
+        bank_account=row["bank_account"],
+        created_at=row["created_at"],
+    )
+
+
+class Repository:
+    """SQL for everything but the group-committed ledger writes."""
+
+    __slots__ = ("pool",)
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    # -- users -------------------------------------------------------------------------------
+
+    async def create_user(
+        self,
+        user_id: str,
+        email: str,
+        name: str,
+        password_hash: str,
+        bank_account: str,
+        wallet_id: str,
+        currency: str,
+        settlement_id: str,
+    ) -> tuple[User, Wallet]:
+        """Create a user and their first wallet in one transaction."""
+        async with self.pool.acquire() as connection, connection.transaction():
+            try:
+                row = await connection.fetchrow(
+                    f"INSERT INTO users (id, email, name, password_hash, bank_account) "
+                    f"VALUES ($1, $2, $3, $4, $5) RETURNING {_USER_COLUMNS}",
+                    user_id,
+                    email,
+                    name,
+                    password_hash,
+                    bank_account,
+                )
+            except asyncpg.UniqueViolationError as error:
+                raise EmailTaken("an account with this e-mail exists", field="email") from error
+            wallet = await self._insert_wallet(connection, wallet_id, user_id, currency)
+            await self._ensure_settlement(connection, settlement_id, currency)
+        assert row is not None
+        return _user(row), wallet
+
+    async def user_by_email(self, email: str) -> tuple[User, str] | None:
+        """The user with this (lower-case) e-mail and their password hash."""
+        row = await self.pool.fetchrow(
+            f"SELECT {_USER_COLUMNS}, password_hash FROM users WHERE email = $1", email
+        )
+        return None if row is None else (_user(row), row["password_hash"])
+
+    async def user(self, user_id: str) -> User | None:
+        """The user with this id."""
+        row = await self.pool.fetchrow(f"SELECT {_USER_COLUMNS} FROM users WHERE id = $1", user_id)
+        return None if row is None else _user(row)
+
+    async def user_id_by_email(self, email: str) -> str | None:
+        """The id of the user with this e-mail, if any."""
+        value: str | None = await self.pool.fetchval("SELECT id FROM users WHERE email = $1", email)
+        return value
+
+    # -- wallets -----------------------------------------------------------------------------
+
+    async def create_wallet(
+        self,
+        wallet_id: str,
+        user_id: str,
+        currency: str,
+        settlement_id: str,
+        idempotency: IdempotencyRecord | None,
+    ) -> Wallet:
+        """Create a wallet (one per user and currency), recording the idempotent response."""
+        async with self.pool.acquire() as connection, connection.transaction():
+            wallet = await self._insert_wallet(connection, wallet_id, user_id, currency)
+            await self._ensure_settlement(connection, settlement_id, currency)
+            if idempotency is not None:
+                await connection.execute(
+                    "INSERT INTO idempotency_keys (user_id, key, request_hash, status_code, "
+                    "response) VALUES ($1, $2, $3, 201, $4)",
+                    idempotency.user_id,
+                    idempotency.key,
+                    idempotency.request_hash,
+                    wallet.to_json(),
+                )
+        return wallet
+
+    @staticmethod
+    async def _insert_wallet(
+        connection: asyncpg.Connection, wallet_id: str, user_id: str, currency: str
+    ) -> Wallet:
+        try:
+            row = await connection.fetchrow(
+                f"INSERT INTO accounts (id, kind, user_id, currency) VALUES ($1, 'wallet', $2, $3) "
+                f"RETURNING {WALLET_COLUMNS}",
+                wallet_id,
+                user_id,
+                currency,
+            )
+        except asyncpg.UniqueViolationError as error:
+            raise WalletExists(
+                f"you already have a {currency} wallet", field="currency", currency=currency
+            ) from error
+        assert row is not None
+        return wallet_from_row(row)
+
+    @staticmethod
+    async def _ensure_settlement(
+        connection: asyncpg.Connection, settlement_id: str, currency: str
+    ) -> None:
+        await connection.execute(
+            "INSERT INTO accounts (id, kind, currency) VALUES ($1, 'settlement', $2) "
+            "ON CONFLICT DO NOTHING",
+            settlement_id,
+            currency,
+        )
+
+    async def settlement_account(self, currency: str) -> str | None:
+        """The id of the bank settlement account of a currency."""
+        value: str | None = await self.pool.fetchval(
+            "SELECT id FROM accounts WHERE kind = 'settlement' AND currency = $1", currency
+        )
+        return value
+
+    async def wallet(self, wallet_id: str) -> Wallet | None:
+        """A wallet by id (settlement accounts are not wallets)."""
+        row = await self.pool.fetchrow(
+            f"SELECT {WALLET_COLUMNS} FROM accounts WHERE id = $1 AND kind = 'wallet'", wallet_id
+        )
+        return None if row is None else wallet_from_row(row)
+
+    async def wallets_of(self, user_id: str) -> list[Wallet]:
+        """A user's wallets, oldest first."""
+        rows = await self.pool.fetch(
+            f"SELECT {WALLET_COLUMNS} FROM accounts WHERE user_id = $1 AND kind = 'wallet' "
+            f"ORDER BY created_at, id",
+            user_id,
+        )
+        return [wallet_from_row(row) for row in rows]
+
+    async def wallet_owner(self, wallet_id: str) -> WalletOwner | None:
+        """Owner and currency of a wallet: immutable, so callers may cache it."""
+        row = await self.pool.fetchrow(
+            "SELECT user_id, currency FROM accounts WHERE id = $1 AND kind = 'wallet'", wallet_id
+        )
+        return None if row is None else WalletOwner(wallet_id, row["user_id"], row["currency"])
+
+    async def wallet_of_user(self, user_id: str, currency: str) -> str | None:
+        """The id of a user's wallet in a currency."""
+        value: str | None = await self.pool.fetchval(
+            "SELECT id FROM accounts WHERE user_id = $1 AND currency = $2 AND kind = 'wallet'",
+            user_id,
+            currency,
+        )
+        return value
+
+    # -- transfers ---------------------------------------------------------------------------
+
+    async def transfer(self, transfer_id: str) -> Transfer | None:
+        """A transfer by id."""
+        row = await self.pool.fetchrow(
+            f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id = $1", transfer_id
+        )
+        return None if row is None else transfer_from_row(row)
+
+    async def history(
+        self, account_id: str, limit: int, before_seq: int | None
+    ) -> tuple[list[Transfer], int | None]:
+        """Transfers touching an account, newest first, and the seq to continue from."""
+        before = before_seq if before_seq is not None else 2**63 - 1
+        # Two index range scans merged, rather than an OR that cannot use the (account, seq) order.
+        rows = await self.pool.fetch(
+            f"""
+            SELECT {TRANSFER_COLUMNS}, seq FROM (
+                (SELECT * FROM transfers WHERE from_account = $1 AND seq < $2
+                 ORDER BY seq DESC LIMIT $3)
+                UNION ALL
+                (SELECT * FROM transfers WHERE to_account = $1 AND seq < $2
+                 ORDER BY seq DESC LIMIT $3)
+            ) AS both_sides
+            ORDER BY seq DESC
+            LIMIT $3
+            """,
+            account_id,
+            before,
+            limit + 1,
+        )
+        page = rows[:limit]
+        next_seq = page[-1]["seq"] if len(rows) > limit else None
+        return [transfer_from_row(row) for row in page], next_seq
+
+    # -- idempotency -------------------------------------------------------------------------
+
+    async def stored_response(self, user_id: str, key: str) -> StoredResponse | None:
+        """The response first recorded for this user's Idempotency-Key."""
+        row = await self.pool.fetchrow(
+            "SELECT request_hash, status_code, response FROM idempotency_keys "
+            "WHERE user_id = $1 AND key = $2",
+            user_id,
+            key,
+        )
+        if row is None:
+            return None
+        return StoredResponse(row["request_hash"], row["status_code"], row["response"])
+
+    # -- health ------------------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        """Round-trip the database."""
+        await self.pool.fetchval("SELECT 1")
