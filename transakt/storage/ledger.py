@@ -57,7 +57,11 @@ RETURNING {", ".join("t." + c.strip() for c in TRANSFER_COLUMNS.split(","))}
 """
 
 # Taking the row locks in id order first means two writers (or two nodes) never deadlock.
-_LOCK_ACCOUNTS = "SELECT id FROM accounts WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE"
+# NO KEY UPDATE (what a balance UPDATE needs anyway) does not conflict with the KEY SHARE locks
+# that the transfers' foreign-key checks take; a plain FOR UPDATE would, and deadlock.
+_LOCK_ACCOUNTS = (
+    "SELECT id FROM accounts WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE"
+)
 
 _MOVE_BALANCES = """
 UPDATE accounts AS a
@@ -246,12 +250,17 @@ async def _apply(
         )
 
     outcomes: list[Outcome] = []
+    answered: set[tuple[bool, str]] = set()
     for operation in operations:
         if isinstance(operation, NewTransfer):
-            transfer = created.get(operation.id)
-            key = operation.id
+            is_create, key, transfer = True, operation.id, created.get(operation.id)
         else:
-            transfer = settled.get(operation.transfer_id)
-            key = operation.transfer_id
-        outcomes.append(Applied(transfer) if transfer is not None else Duplicate(key))
+            is_create, key = False, operation.transfer_id
+            transfer = settled.get(key)
+        # The same id twice in one batch: only its first operation took effect.
+        if transfer is None or (is_create, key) in answered:
+            outcomes.append(Duplicate(key))
+        else:
+            answered.add((is_create, key))
+            outcomes.append(Applied(transfer))
     return BatchResult(outcomes=outcomes, wallets=wallets)
