@@ -18,7 +18,7 @@ from typing import Any
 from transakt.actors.ledger_writer import LedgerWriter
 from transakt.errors import InsufficientFunds, NotFound
 from transakt.runtime import Actor, Deferred
-from transakt.storage.records import Applied, NewTransfer, Outcome
+from transakt.storage.records import Applied, NewTransfer, Outcome, Rejected
 from transakt.storage.repository import Repository
 
 
@@ -38,6 +38,7 @@ class GetAvailable:
 class _CommitFailed:
     """Internal: a commit failed mid-way, so this actor's view may be wrong: crash and reload."""
 
+    incarnation: object
     error: BaseException
 
 
@@ -55,6 +56,8 @@ class WalletActor(Actor):
         self.exists = False
         self.available = 0
         self._stale = True
+        # Tells this instance's notices from those of an instance that crashed before it.
+        self._incarnation = object()
         # Approved debits whose commit has not finished, by their commit future.
         self._in_flight: dict[asyncio.Future[Outcome], int] = {}
 
@@ -86,6 +89,8 @@ class WalletActor(Actor):
         if isinstance(message, Debit):
             return await self._debit(message.transfer)
         if isinstance(message, _CommitFailed):
+            if message.incarnation is not self._incarnation:
+                return None  # the previous instance's failure: this one loaded fresh state
             raise LedgerOutcomeUnknown(
                 f"a commit of a debit from {self.wallet_id} failed: {message.error!r}"
             )
@@ -93,18 +98,21 @@ class WalletActor(Actor):
             return (self.available, self.in_flight)
         raise TypeError(f"WalletActor cannot handle {type(message).__name__}")
 
-    async def _debit(self, transfer: NewTransfer) -> Deferred:
+    async def _debit(self, transfer: NewTransfer) -> Deferred | Rejected:
         if self._stale or not self.exists:
             await self._reload()
             if not self.exists:
-                raise NotFound("no such wallet", wallet=self.wallet_id)
+                # A refusal is a reply, not a crash: the actor is healthy.
+                return Rejected(NotFound("no such wallet", wallet=self.wallet_id))
         if transfer.amount > self.available:
             await self._reload()
             if transfer.amount > self.available:
-                raise InsufficientFunds(
-                    "the wallet's available balance does not cover the amount",
-                    wallet=self.wallet_id,
-                    available=max(self.available, 0),
+                return Rejected(
+                    InsufficientFunds(
+                        "the wallet's available balance does not cover the amount",
+                        wallet=self.wallet_id,
+                        available=max(self.available, 0),
+                    )
                 )
         self.available -= transfer.amount
         committed = self._writer.submit(transfer)
@@ -117,8 +125,11 @@ class WalletActor(Actor):
         amount = self._in_flight.pop(committed, 0)
         error = None if committed.cancelled() else committed.exception()
         if committed.cancelled() or error is not None:
+            if self._stale:
+                return  # a crash is already on its way for this failed batch
             self._stale = True  # the outcome is unknown: the next debit reloads first
             with contextlib.suppress(Exception):
-                self.ref.tell(_CommitFailed(error or asyncio.CancelledError()))
+                failure = error or asyncio.CancelledError()
+                self.ref.tell(_CommitFailed(self._incarnation, failure))
         elif not isinstance(committed.result(), Applied):
             self.available += amount  # refused or a duplicate: give the reservation back
