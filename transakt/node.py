@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
-from transakt.bank.client import BankClient
 
 from transakt.actors.ledger_writer import LedgerWriter
 from transakt.actors.service import AccountVerifier, VerifiedAccount, WalletService
 from transakt.actors.wallet import WalletActor
+from transakt.bank.client import BankClient
 from transakt.config import Settings
 from transakt.runtime import ActorSystem, RestartPolicy
 from transakt.storage.migrate import migrate_connection
@@ -22,6 +22,7 @@ from transakt.storage.repository import Repository
 
 if TYPE_CHECKING:
     import asyncpg
+
     from transakt.storage.embedded import ResolvedServices
 
 

@@ -12,8 +12,11 @@ from transakt.storage.records import Applied, NewTransfer
 
 async def fund_wallet(pool_or_dsn: asyncpg.Pool | str, wallet_id: str, amount: int) -> str:
     """Post a settlement → wallet deposit through the real ledger; return the transfer id."""
-    owns_pool = isinstance(pool_or_dsn, str)
-    pool = await asyncpg.create_pool(pool_or_dsn, min_size=1, max_size=1) if owns_pool else None
+    pool = (
+        await asyncpg.create_pool(pool_or_dsn, min_size=1, max_size=1)
+        if isinstance(pool_or_dsn, str)
+        else None
+    )
     target = pool if pool is not None else pool_or_dsn
     assert isinstance(target, asyncpg.Pool)
     try:

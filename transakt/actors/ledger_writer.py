@@ -111,45 +111,71 @@ class LedgerWriter:
         return future
 
     def _take_batch(self) -> list[tuple[LedgerOperation, asyncio.Future[Outcome]]]:
-        batch = []
+        batch: list[tuple[LedgerOperation, asyncio.Future[Outcome]]] = []
         while self._queue and len(batch) < self._batch_max:
             batch.append(self._queue.popleft())
         return batch
 
     async def _run(self) -> None:
-        while True:
-            if not self._queue:
-                if self._closing:
-                    return
-                self._wakeup.clear()
-                await self._wakeup.wait()
-                continue
-            batch = self._take_batch()
-            if self._queue:
-                self._wakeup.set()  # let a sibling loop take the rest while we commit
-            await self._commit(batch)
+        # Each loop keeps one connection for its life: no pool acquire/reset round trips per
+        # batch. A failed connection is dropped and a fresh one taken for the next batch.
+        connection: asyncpg.pool.PoolConnectionProxy | None = None
+        try:
+            while True:
+                if not self._queue:
+                    if self._closing:
+                        return
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                    continue
+                batch = self._take_batch()
+                if self._queue:
+                    self._wakeup.set()  # let a sibling loop take the rest while we commit
+                if connection is None:
+                    try:
+                        connection = await self._pool.acquire()
+                    except Exception as error:
+                        self._unavailable(batch, error)
+                        await asyncio.sleep(self._retry_delay)
+                        continue
+                if not await self._commit(connection, batch):
+                    with contextlib.suppress(Exception):
+                        await self._pool.release(connection)
+                    connection = None
+                    await asyncio.sleep(self._retry_delay)
+        finally:
+            if connection is not None:
+                with contextlib.suppress(Exception):
+                    await self._pool.release(connection)
 
-    async def _commit(self, batch: list[tuple[LedgerOperation, asyncio.Future[Outcome]]]) -> None:
+    def _unavailable(
+        self, batch: list[tuple[LedgerOperation, asyncio.Future[Outcome]]], error: BaseException
+    ) -> None:
+        self.failures += 1
+        log.warning("ledger batch of %d failed: %r", len(batch), error)
+        self._fail(
+            batch,
+            LedgerUnavailable(
+                "the ledger is unavailable; retry with the same Idempotency-Key",
+                retry_after=1.0,
+            ),
+        )
+
+    async def _commit(
+        self,
+        connection: asyncpg.pool.PoolConnectionProxy,
+        batch: list[tuple[LedgerOperation, asyncio.Future[Outcome]]],
+    ) -> bool:
         operations = [operation for operation, _future in batch]
         started = time.perf_counter()
         try:
-            async with self._pool.acquire() as connection:
-                result = await commit_batch(connection, operations)
+            result = await commit_batch(connection, operations)  # type: ignore[arg-type]
         except asyncio.CancelledError:
             self._fail(batch, LedgerUnavailable("the ledger writer was stopped mid-commit"))
             raise
         except Exception as error:  # the database or the connection failed: outcome unknown
-            self.failures += 1
-            log.warning("ledger batch of %d failed: %r", len(batch), error)
-            self._fail(
-                batch,
-                LedgerUnavailable(
-                    "the ledger is unavailable; retry with the same Idempotency-Key",
-                    retry_after=1.0,
-                ),
-            )
-            await asyncio.sleep(self._retry_delay)
-            return
+            self._unavailable(batch, error)
+            return False
         self.commit_seconds += time.perf_counter() - started
         self.batches += 1
         self.operations += len(batch)
@@ -162,6 +188,7 @@ class LedgerWriter:
                 listener(result)
             except Exception:
                 log.exception("ledger commit listener failed")
+        return True
 
     @staticmethod
     def _fail(

@@ -98,7 +98,7 @@ class WalletActor(Actor):
             return (self.available, self.in_flight)
         raise TypeError(f"WalletActor cannot handle {type(message).__name__}")
 
-    async def _debit(self, transfer: NewTransfer) -> Deferred | Rejected:
+    async def _debit(self, transfer: NewTransfer) -> Deferred[Outcome] | Rejected:
         if self._stale or not self.exists:
             await self._reload()
             if not self.exists:

@@ -8,6 +8,8 @@ from importlib import resources
 
 import asyncpg
 
+from transakt.storage.typing import Connection
+
 log = logging.getLogger("transakt.storage")
 
 # Any constant works; it only has to be the same for every node so two starting nodes take turns.
@@ -33,7 +35,7 @@ async def migrate(dsn: str) -> list[str]:
         await connection.close()
 
 
-async def migrate_connection(connection: asyncpg.Connection) -> list[str]:
+async def migrate_connection(connection: Connection) -> list[str]:
     """Apply pending migrations over an open connection, under a cluster-wide advisory lock."""
     applied_now: list[str] = []
     await connection.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK_ID)

@@ -16,6 +16,7 @@ from transakt.storage.records import (
     transfer_from_row,
     wallet_from_row,
 )
+from transakt.storage.typing import Connection
 
 _USER_COLUMNS = "id, email, name, bank_account, created_at"
 
@@ -132,7 +133,7 @@ class Repository:
 
     @staticmethod
     async def _insert_wallet(
-        connection: asyncpg.Connection, wallet_id: str, user_id: str, currency: str
+        connection: Connection, wallet_id: str, user_id: str, currency: str
     ) -> Wallet:
         try:
             row = await connection.fetchrow(
@@ -150,9 +151,7 @@ class Repository:
         return wallet_from_row(row)
 
     @staticmethod
-    async def _ensure_settlement(
-        connection: asyncpg.Connection, settlement_id: str, currency: str
-    ) -> None:
+    async def _ensure_settlement(connection: Connection, settlement_id: str, currency: str) -> None:
         await connection.execute(
             "INSERT INTO accounts (id, kind, currency) VALUES ($1, 'settlement', $2) "
             "ON CONFLICT DO NOTHING",

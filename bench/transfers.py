@@ -1,0 +1,378 @@
+"""P2P transfers over HTTP: the actor + group-commit node against the obvious alternatives.
+
+Three servers run side by side on one database, each a real `transakt` HTTP node in its own
+process: the real node (wallet actors + group commit), the same node with its ledger replaced by
+one transaction per transfer with SELECT ... FOR UPDATE, and a no-op aiohttp JSON endpoint (the
+ceiling). Many concurrent keep-alive clients send transfers, each acknowledged only once durable:
+uniformly among 10,000 wallets, and hot (every transfer pays one merchant). Rounds alternate
+between servers, and medians are reported, because this machine is noisy.
+
+    python bench/transfers.py            # full run (~2 minutes)
+    python bench/transfers.py --quick    # smoke run
+
+Last line: uniform_per_s=N hot_per_s=N lock_uniform_per_s=N lock_hot_per_s=N noop_per_s=N
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import asyncpg
+from aiohttp import web
+from pydantic import SecretStr
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from transakt.config import Settings
+from transakt.storage.migrate import migrate
+
+ADMIN_URL = os.environ.get(
+    "TRANSAKT_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+JWT_SECRET = "bench-secret-" + "x" * 40
+CURRENCY = "EUR"
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def settings_for(database_url: str, port: int) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=database_url,
+        redis_url=None,
+        port=port,
+        jwt_secret=SecretStr(JWT_SECRET),
+        database_pool_max=20,
+        log_level="WARNING",
+    )
+
+
+# -- server side (run in a child process) ------------------------------------------------------
+
+
+def serve(variant: str, database_url: str, port: int) -> None:
+    """Run one server variant until terminated."""
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    if variant == "noop":
+
+        async def noop(request: web.Request) -> web.Response:
+            await request.read()
+            return web.json_response({"ok": True}, status=201)
+
+        async def healthz(_request: web.Request) -> web.Response:
+            return web.json_response({"status": "ok"})
+
+        app = web.Application()
+        app.router.add_post("/api/v1/transfers", noop)
+        app.router.add_get("/healthz", healthz)
+        web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+        return
+
+    from transakt.http import create_app
+    from transakt.http.keys import NODE_KEY
+    from transakt.storage.embedded import ResolvedServices
+
+    settings = settings_for(database_url, port)
+    app = create_app(settings, ResolvedServices(database_url=database_url, redis_url=None))
+    if variant == "lock":
+        from bench.lock_per_transfer import LockPerTransferService
+        from transakt.node import BankVerifier
+
+        async def swap_service(app: web.Application) -> AsyncIterator[None]:
+            node = app[NODE_KEY]
+            node.service = LockPerTransferService(
+                node.repository, node.system, BankVerifier(node.bank), pool=node.pool
+            )
+            yield
+
+        app.cleanup_ctx.append(swap_service)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+# -- set-up ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Population:
+    wallets: list[str]
+    tokens: dict[str, str]  # wallet id -> its owner's bearer token
+    merchant: str
+
+
+async def populate(database_url: str, count: int) -> Population:
+    """Create users and funded wallets in bulk (signing up 10,000 people over HTTP is not the
+    point here), and mint their access tokens the way the node does."""
+    from transakt.http.auth import issue_access_token
+    from transakt.storage.ledger import commit_batch
+    from transakt.storage.records import NewTransfer
+
+    await migrate(database_url)
+    settings = settings_for(database_url, 0)
+    users = [f"usr_{uuid.uuid4().hex}" for _ in range(count + 1)]
+    wallets = [f"wal_{uuid.uuid4().hex}" for _ in range(count + 1)]
+    connection = await asyncpg.connect(database_url)
+    try:
+        await connection.copy_records_to_table(
+            "users",
+            records=[(u, f"{u}@bench.test", "Bench", "-", "DE00") for u in users],
+            columns=["id", "email", "name", "password_hash", "bank_account"],
+        )
+        await connection.copy_records_to_table(
+            "accounts",
+            records=[(w, "wallet", u, CURRENCY) for w, u in zip(wallets, users, strict=True)]
+            + [(f"settlement_{CURRENCY}", "settlement", None, CURRENCY)],
+            columns=["id", "kind", "user_id", "currency"],
+        )
+        for start in range(0, len(wallets), 2000):
+            await commit_batch(
+                connection,
+                [
+                    NewTransfer(
+                        id=f"trf_fund_{w}",
+                        kind="deposit",
+                        status="posted",
+                        from_account=f"settlement_{CURRENCY}",
+                        to_account=w,
+                        amount=10**12,
+                        currency=CURRENCY,
+                        memo=None,
+                        initiator_id=None,
+                    )
+                    for w in wallets[start : start + 2000]
+                ],
+            )
+    finally:
+        await connection.close()
+    tokens = {w: issue_access_token(settings, u).token for w, u in zip(wallets, users, strict=True)}
+    return Population(wallets=wallets[:-1], tokens=tokens, merchant=wallets[-1])
+
+
+@asynccontextmanager
+async def database() -> AsyncIterator[str]:
+    name = f"transakt_bench_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(ADMIN_URL)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = ADMIN_URL.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name
+        )
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await admin.close()
+
+
+@asynccontextmanager
+async def server(variant: str, database_url: str) -> AsyncIterator[str]:
+    port = free_port()
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--serve", variant, "--database-url", database_url,
+         "--port", str(port)],
+        cwd=Path(__file__).resolve().parent.parent,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(300):
+                try:
+                    async with session.get(f"{url}/healthz") as answer:
+                        if answer.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+            else:
+                raise RuntimeError(f"{variant} server did not start")
+        yield url
+    finally:
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
+# -- load ------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Result:
+    per_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+async def drive(
+    url: str,
+    population: Population,
+    scenario: str,
+    seconds: float,
+    concurrency: int,
+    rate: float | None = None,
+) -> Result:
+    """Closed-loop load from `concurrency` clients (or open-loop at `rate` per second)."""
+    rng = random.Random(42)
+    wallets = population.wallets
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+    started = time.perf_counter()
+    interval = (concurrency / rate) if rate else 0.0
+
+    async def client(session: aiohttp.ClientSession, index: int) -> None:
+        nonlocal errors
+        next_at = started + (index * interval / concurrency if rate else 0.0)
+        while True:
+            now = time.perf_counter()
+            if now >= deadline:
+                return
+            if rate:
+                if next_at > now:
+                    await asyncio.sleep(next_at - now)
+                next_at += interval
+            payer = wallets[rng.randrange(len(wallets))]
+            if scenario == "hot":
+                payee = population.merchant
+            else:
+                payee = wallets[rng.randrange(len(wallets))]
+                if payee == payer:
+                    continue
+            body = {"from_wallet": payer, "to_wallet": payee, "amount": 1, "currency": CURRENCY}
+            headers = {"Authorization": f"Bearer {population.tokens[payer]}"}
+            sent = time.perf_counter()
+            async with session.post(f"{url}/api/v1/transfers", json=body, headers=headers) as r:
+                await r.read()
+                if r.status != 201:
+                    errors += 1
+                    continue
+            latencies.append(time.perf_counter() - sent)
+
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        await asyncio.gather(*(client(session, i) for i in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+
+    def quantile(q: float) -> float:
+        return (
+            latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else 0.0
+        )
+
+    return Result(len(latencies) / elapsed, quantile(0.50), quantile(0.99), errors)
+
+
+async def main(args: argparse.Namespace) -> None:
+    count = 2_000 if args.quick else args.wallets
+    seconds = 2.0 if args.quick else args.seconds
+    rounds = 1 if args.quick else args.rounds
+    async with database() as database_url:
+        log(f"setting up {count} funded wallets ...")
+        population = await populate(database_url, count)
+        results: dict[str, list[Result]] = {}
+        async with (
+            server("actor", database_url) as actor_url,
+            server("lock", database_url) as lock_url,
+            server("noop", database_url) as noop_url,
+        ):
+            urls = {"actor": actor_url, "lock": lock_url, "noop": noop_url}
+            log("warming up (activating wallet actors, filling caches) ...")
+            for variant in ("actor", "lock"):
+                await drive(
+                    urls[variant],
+                    population,
+                    "uniform",
+                    1.0 if args.quick else 3.0,
+                    args.concurrency,
+                )
+            for round_ in range(rounds):
+                for scenario in ("uniform", "hot"):
+                    for variant in ("actor", "lock", "noop"):
+                        if variant == "noop" and scenario == "hot":
+                            continue
+                        result = await drive(
+                            urls[variant], population, scenario, seconds, args.concurrency
+                        )
+                        results.setdefault(f"{variant}_{scenario}", []).append(result)
+                        log(
+                            f"round {round_ + 1}/{rounds} {variant:5} {scenario:7} "
+                            f"{result.per_s:8.0f}/s p50={result.p50_ms:6.1f}ms "
+                            f"p99={result.p99_ms:6.1f}ms errors={result.errors}"
+                        )
+            peak = statistics.median(r.per_s for r in results["actor_uniform"])
+            half = await drive(
+                actor_url, population, "uniform", seconds, args.concurrency, rate=peak / 2
+            )
+            log(
+                f"half load {half.per_s:.0f}/s (target {peak / 2:.0f}/s): "
+                f"p50={half.p50_ms:.1f}ms p99={half.p99_ms:.1f}ms errors={half.errors}"
+            )
+
+    def median(key: str) -> float:
+        return statistics.median(r.per_s for r in results[key])
+
+    def median_p(key: str, attr: str) -> float:
+        return statistics.median(getattr(r, attr) for r in results[key])
+
+    log("")
+    log(f"{'variant':22} {'per_s':>8} {'p50_ms':>8} {'p99_ms':>8}")
+    for key in ("actor_uniform", "actor_hot", "lock_uniform", "lock_hot", "noop_uniform"):
+        log(
+            f"{key:22} {median(key):8.0f} {median_p(key, 'p50_ms'):8.1f} {median_p(key, 'p99_ms'):8.1f}"
+        )
+    log(
+        f"ratios: uniform/lock={median('actor_uniform') / median('lock_uniform'):.2f} (target >= 4) "
+        f"uniform/noop={median('actor_uniform') / median('noop_uniform'):.2f} (target >= 0.4) "
+        f"hot/lock_hot={median('actor_hot') / median('lock_hot'):.2f} (target >= 8) "
+        f"p99_at_half_load_ms={half.p99_ms:.1f} (target < 50)"
+    )
+    log(
+        f"uniform_per_s={median('actor_uniform'):.0f} hot_per_s={median('actor_hot'):.0f} "
+        f"lock_uniform_per_s={median('lock_uniform'):.0f} lock_hot_per_s={median('lock_hot'):.0f} "
+        f"noop_per_s={median('noop_uniform'):.0f}"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="a short smoke run")
+    parser.add_argument("--wallets", type=int, default=10_000)
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of each measurement")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--serve", choices=["actor", "lock", "noop"], help=argparse.SUPPRESS)
+    parser.add_argument("--database-url", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    arguments = parser.parse_args()
+    if arguments.serve:
+        serve(arguments.serve, arguments.database_url, arguments.port)
+    else:
+        asyncio.run(main(arguments))
