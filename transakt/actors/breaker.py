@@ -181,13 +181,14 @@ class CircuitBreaker:
         generation, probe = self._admit()
         try:
             result = await self._run(fn)
-        except BaseException as error:
+        except Exception as error:
             if isinstance(error, CallTimedOut) or self.is_failure(error):
                 self._on_failure(generation)
-            elif isinstance(error, Exception):
+            else:
                 # The dependency answered, with a refusal the caller caused: it is healthy.
                 self._on_success(generation)
             raise
+        # A cancellation (or KeyboardInterrupt) says nothing about the dependency: not counted.
         else:
             self._on_success(generation)
             return result

@@ -1,0 +1,155 @@
+"""The bank's HTTP handlers: parse, call the store or the cache, answer JSON."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Final
+
+from aiohttp import web
+
+from transakt.bank.cache import AccountDirectory
+from transakt.bank.constants import (
+    DEFAULT_PAGE_SIZE,
+    MAX_ACCOUNT_LENGTH,
+    MAX_PAGE_SIZE,
+    MAX_TRANSFER_ID_LENGTH,
+)
+from transakt.bank.faults import FaultInjector
+from transakt.bank.metrics import BankMetrics
+from transakt.bank.store import BankStore
+from transakt.bank.validation import (
+    parse_new_account,
+    parse_transfer,
+    parse_verify,
+    read_json_object,
+)
+from transakt.errors import NotFound, ValidationFailed
+
+__all__ = ["DIRECTORY_KEY", "FAULTS_KEY", "METRICS_KEY", "STORE_KEY", "routes"]
+
+STORE_KEY: Final = web.AppKey("bank_store", BankStore)
+DIRECTORY_KEY: Final = web.AppKey("bank_directory", AccountDirectory)
+FAULTS_KEY: Final = web.AppKey("bank_faults", FaultInjector)
+METRICS_KEY: Final = web.AppKey("bank_metrics", BankMetrics)
+
+routes = web.RouteTableDef()
+
+
+def _path_value(request: web.Request, name: str, max_length: int) -> str:
+    # A path value no account or transfer could have is simply unknown: 404, no database trip.
+    value = request.match_info[name]
+    if not value or len(value) > max_length or not value.isprintable():
+        raise NotFound(f"no such {name}", **{name: value[:max_length]})
+    return value
+
+
+def _same_name(given: str, held: str) -> bool:
+    # Banks compare holder names loosely: case and runs of spaces do not matter.
+    return " ".join(given.split()).casefold() == " ".join(held.split()).casefold()
+
+
+def _query_int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19) or not low <= int(raw) <= high:
+        raise ValidationFailed(f"{name} must be an integer from {low} to {high}", field=name)
+    return int(raw)
+
+
+@routes.post("/api/v1/accounts")
+async def create_account(request: web.Request) -> web.Response:
+    """Open a sandbox account: 201 with its generated number."""
+    name, currency, balance = parse_new_account(await read_json_object(request))
+    account = await request.app[STORE_KEY].create_account(name, currency, balance)
+    return web.json_response(account.to_json(), status=201)
+
+
+@routes.get("/api/v1/accounts/{account}")
+async def get_account(request: web.Request) -> web.Response:
+    """One account with its current balance."""
+    number = _path_value(request, "account", MAX_ACCOUNT_LENGTH)
+    account = await request.app[DIRECTORY_KEY].account(number)
+    if account is None:
+        raise NotFound("no such account", account=number)
+    return web.json_response(account.to_json())
+
+
+@routes.post("/api/v1/verify-user/{account}")
+async def verify_user(request: web.Request) -> web.Response:
+    """Confirm an account exists; with a name, also say whether it matches the holder."""
+    number = _path_value(request, "account", MAX_ACCOUNT_LENGTH)
+    name = parse_verify(await read_json_object(request, optional=True))
+    identity = await request.app[DIRECTORY_KEY].identity(number)
+    if identity is None:
+        raise NotFound("no such account", account=number)
+    matches = _same_name(name, identity.name) if name is not None else None
+    return web.json_response(replace(identity, name_matches=matches).to_json())
+
+
+@routes.post("/api/v1/transfers")
+async def create_transfer(request: web.Request) -> web.Response:
+    """Apply a debit or credit once per id; a replay answers the stored outcome."""
+    transfer = parse_transfer(await read_json_object(request))
+    outcome, fresh = await request.app[STORE_KEY].apply_transfer(transfer)
+    if fresh:
+        request.app[METRICS_KEY].count_transfer(outcome.status, outcome.reason)
+    headers = {} if fresh else {"Idempotent-Replayed": "true"}
+    return web.json_response(outcome.to_json(), headers=headers)
+
+
+@routes.get("/api/v1/transfers/{id}")
+async def get_transfer(request: web.Request) -> web.Response:
+    """The stored outcome of a transfer id (404: the bank never saw it)."""
+    transfer_id = _path_value(request, "id", MAX_TRANSFER_ID_LENGTH)
+    outcome = await request.app[STORE_KEY].get_transfer(transfer_id)
+    if outcome is None:
+        raise NotFound("no such transfer", id=transfer_id)
+    return web.json_response(outcome.to_json())
+
+
+@routes.get("/api/v1/accounts/{account}/transfers")
+async def list_transfers(request: web.Request) -> web.Response:
+    """An account's transfers in applied order, paged by ``?limit=&cursor=``."""
+    number = _path_value(request, "account", MAX_ACCOUNT_LENGTH)
+    limit = _query_int(request, "limit", DEFAULT_PAGE_SIZE, 1, MAX_PAGE_SIZE)
+    cursor = _query_int(request, "cursor", 0, 0, 2**62)
+    if await request.app[DIRECTORY_KEY].identity(number) is None:
+        raise NotFound("no such account", account=number)
+    items, next_cursor = await request.app[STORE_KEY].list_transfers(
+        number, after=cursor, limit=limit
+    )
+    return web.json_response(
+        {
+            "items": [item.to_json() for item in items],
+            "next_cursor": str(next_cursor) if next_cursor is not None else None,
+        }
+    )
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    """Liveness: the process answers (faults never touch this)."""
+    return web.json_response({"status": "ok"})
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text format."""
+    app = request.app
+    text = app[METRICS_KEY].render(app.get(DIRECTORY_KEY), app[FAULTS_KEY])
+    return web.Response(text=text, content_type="text/plain", charset="utf-8")
+
+
+@routes.get("/admin/faults")
+async def get_faults(request: web.Request) -> web.Response:
+    """The faults in force."""
+    return web.json_response(request.app[FAULTS_KEY].faults.to_json())
+
+
+@routes.put("/admin/faults")
+async def put_faults(request: web.Request) -> web.Response:
+    """Change some or all fault knobs; answers the faults now in force."""
+    injector = request.app[FAULTS_KEY]
+    injector.configure(injector.faults.updated(await read_json_object(request)))
+    return web.json_response(injector.faults.to_json())
