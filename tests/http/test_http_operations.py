@@ -1,0 +1,132 @@
+"""Health, readiness, metrics, the OpenAPI document, routing errors and response headers."""
+
+from __future__ import annotations
+
+import re
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from httpkit import Api, MakeUser
+
+
+async def test_healthz(api: Api) -> None:
+    answer = await api.get("/healthz")
+    assert answer.status == 200
+    assert answer.body == {"status": "ok"}
+
+
+async def test_readyz_names_every_dependency(api: Api) -> None:
+    answer = await api.get("/readyz")
+    assert answer.status == 200, answer.text
+    assert answer.body["status"] == "ready"
+    checks = answer.body["checks"]
+    assert checks["database"]["ok"] is True
+    assert checks["redis"]["ok"] is True
+
+
+async def test_metrics_has_runtime_and_http_series(api: Api, make_user: MakeUser) -> None:
+    await make_user()
+    await api.get("/api/v1/nowhere")
+    answer = await api.get("/metrics")
+    assert answer.status == 200
+    assert answer.headers["Content-Type"].startswith("text/plain")
+    text = answer.text
+    assert "transakt_runtime_" in text
+    assert "transakt_ledger_" in text
+    assert re.search(
+        r'transakt_http_requests_total\{method="POST",route="/api/v1/auth/signup",status="201"\} '
+        r"[1-9]",
+        text,
+    )
+    assert 'route="unmatched",status="404"' in text
+    assert "transakt_http_request_duration_seconds_bucket" in text
+    # The per-app registry: no process-wide default collectors leak in.
+    assert "python_gc_objects_collected_total" not in text
+
+
+async def test_openapi_documents_every_registered_route(
+    api: Api, wallet_app: TestClient[web.Request, web.Application]
+) -> None:
+    answer = await api.get("/api/v1/openapi.json")
+    assert answer.status == 200
+    document = answer.body
+    assert document["openapi"].startswith("3.1")
+    registered = {
+        (route.method.lower(), route.resource.canonical)
+        for route in wallet_app.app.router.routes()
+        if route.method != "HEAD" and route.resource is not None
+    }
+    documented = {
+        (method, path) for path, operations in document["paths"].items() for method in operations
+    }
+    assert registered <= documented, registered - documented
+    assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+    transfer = document["components"]["schemas"]["TransferRequest"]
+    assert transfer["properties"]["amount"]["type"] == "integer"
+    assert set(transfer["required"]) == {"from_wallet", "amount", "currency"}
+    signup = document["components"]["schemas"]["SignupRequest"]
+    assert signup["additionalProperties"] is False
+
+
+async def test_every_documented_reference_resolves(api: Api) -> None:
+    answer = await api.get("/api/v1/openapi.json")
+    document = answer.body
+    references = set(re.findall(r'"\$ref": ?"#/([^"]+)"', answer.text))
+    assert references
+    for reference in references:
+        node = document
+        for part in reference.split("/"):
+            node = node[part]
+
+
+async def test_unknown_route_is_404_in_the_error_shape(api: Api) -> None:
+    for path in ("/nowhere", "/api/v1/nowhere", "/api/v1/wallets/a/b/c"):
+        answer = await api.get(path)
+        assert answer.status == 404
+        assert answer.error_code == "not_found"
+
+
+async def test_wrong_method_is_405_in_the_error_shape(api: Api) -> None:
+    answer = await api.request("DELETE", "/api/v1/transfers")
+    assert answer.status == 405
+    assert answer.error_code == "method_not_allowed"
+    assert "POST" in answer.headers["Allow"]
+
+
+async def test_oversized_body_is_413(api: Api) -> None:
+    answer = await api.post(
+        "/api/v1/auth/signup",
+        data=b'{"name": "' + b"x" * 100_000 + b'"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert answer.status == 413
+    assert answer.error_code == "payload_too_large"
+
+
+async def test_deeply_nested_json_is_422(api: Api) -> None:
+    answer = await api.post(
+        "/api/v1/auth/login",
+        data=b"[" * 30_000 + b"]" * 30_000,
+        headers={"Content-Type": "application/json"},
+    )
+    assert answer.status == 422
+
+
+async def test_security_headers_and_request_id(api: Api, make_user: MakeUser) -> None:
+    person = await make_user()
+    answer = await api.get("/api/v1/wallets", token=person.token)
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
+    assert answer.headers["Referrer-Policy"] == "no-referrer"
+    assert answer.headers["Cache-Control"] == "no-store"
+    assert len(answer.headers["X-Request-Id"]) >= 8
+    traced = await api.get("/healthz", headers={"X-Request-Id": "trace-0123456789"})
+    assert traced.headers["X-Request-Id"] == "trace-0123456789"
+    hostile = await api.get("/healthz", headers={"X-Request-Id": "not <a> sane id"})
+    assert hostile.headers["X-Request-Id"] != "not <a> sane id"
+
+
+async def test_index_page_links_the_api_document(api: Api) -> None:
+    answer = await api.get("/")
+    assert answer.status == 200
+    assert answer.headers["Content-Type"].startswith("text/html")
+    assert "/api/v1/openapi.json" in answer.text

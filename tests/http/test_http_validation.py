@@ -1,0 +1,113 @@
+"""Request validation, request fingerprints and tokens, without a server."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import SecretStr
+
+from transakt.config import Settings
+from transakt.errors import NotFound, Unauthorized, ValidationFailed
+from transakt.http.auth import decode_access_token, issue_access_token
+from transakt.http.idempotency import request_hash
+from transakt.http.schemas import (
+    SignupBody,
+    TransferBody,
+    parse_cursor,
+    parse_limit,
+    parse_path_id,
+    validate_body,
+)
+from transakt.money import MAX_AMOUNT
+
+SETTINGS = Settings(
+    _env_file=None,  # type: ignore[call-arg]
+    jwt_secret=SecretStr("unit-test-secret-0123456789-abcdefghijklmnopqrstuvwxyz"),
+)
+
+TRANSFER = {"from_wallet": "wal_a", "to_wallet": "wal_b", "amount": 5, "currency": "EUR"}
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@given(amount=json_values)
+def test_only_positive_integer_amounts_within_bounds_pass(amount: Any) -> None:
+    valid = type(amount) is int and 0 < amount <= MAX_AMOUNT
+    try:
+        parsed = validate_body(TransferBody, {**TRANSFER, "amount": amount})
+    except ValidationFailed as error:
+        assert not valid
+        assert "amount" in error.details["fields"]
+    else:
+        assert valid
+        assert parsed.amount == amount
+
+
+@given(body=st.dictionaries(st.sampled_from([*TRANSFER, "to_email", "memo", "x"]), json_values))
+def test_any_body_either_validates_or_raises_validation_failed(body: dict[str, Any]) -> None:
+    try:
+        validate_body(TransferBody, body)
+    except ValidationFailed as error:
+        assert error.details["fields"]
+
+
+def test_email_is_lower_cased_and_password_length_comes_from_settings() -> None:
+    body = {
+        "email": "Ada@Example.TEST",
+        "password": "x" * 8,
+        "name": " Ada ",
+        "bank_account": "DE1",
+    }
+    parsed = validate_body(SignupBody, body, context={"password_min_length": 8})
+    assert (parsed.email, parsed.name) == ("ada@example.test", "Ada")
+    with pytest.raises(ValidationFailed) as caught:
+        validate_body(SignupBody, body, context={"password_min_length": 12})
+    assert set(caught.value.details["fields"]) == {"password"}
+
+
+def test_query_parameters() -> None:
+    assert parse_limit(None) == 50
+    assert parse_limit("200") == 200
+    assert parse_cursor("") is None
+    assert parse_cursor("s42") == "s42"
+    with pytest.raises(ValidationFailed):
+        parse_limit("0")
+    with pytest.raises(ValidationFailed):
+        parse_cursor("s 42")
+    with pytest.raises(NotFound):
+        parse_path_id("wal\x00", "wallet")
+
+
+def test_request_hash_ignores_key_order_and_whitespace_but_not_values() -> None:
+    one = request_hash("post", "/api/v1/transfers", {"a": 1, "b": [1, 2]})
+    assert one == request_hash("POST", "/api/v1/transfers", {"b": [1, 2], "a": 1})
+    assert one != request_hash("POST", "/api/v1/transfers", {"a": 2, "b": [1, 2]})
+    assert one != request_hash("POST", "/api/v1/wallets", {"a": 1, "b": [1, 2]})
+    assert len(one) == 64
+    # Lone surrogates are valid JSON escapes; they must not crash the fingerprint.
+    assert request_hash("POST", "/x", {"memo": "\ud800"})
+
+
+def test_tokens_round_trip_and_expire() -> None:
+    token = issue_access_token(SETTINGS, "usr_1")
+    assert token.expires_in == SETTINGS.jwt_ttl_seconds
+    assert decode_access_token(SETTINGS, token.token) == "usr_1"
+    expired = issue_access_token(SETTINGS, "usr_1", now=int(time.time()) - 7200)
+    with pytest.raises(Unauthorized, match="expired"):
+        decode_access_token(SETTINGS, expired.token)
+    other = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        jwt_secret=SecretStr("another-secret-0123456789-abcdefghijklmnopqrstuvwxyz"),
+    )
+    with pytest.raises(Unauthorized):
+        decode_access_token(other, token.token)

@@ -1,0 +1,62 @@
+"""JSON in and out: one encoder for every response, one strict decoder for every body."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from transakt.errors import ValidationFailed
+from transakt.http.constants import MAX_BODY_BYTES
+
+__all__ = ["canonical_json", "dumps", "json_response", "read_json_object"]
+
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON text; NaN and Infinity are refused (they are not JSON)."""
+    return _encoder.encode(value)
+
+
+def canonical_json(value: Any) -> str:
+    """One spelling per value (sorted keys, compact), so equal bodies hash equally."""
+    # ASCII escapes keep the text encodable whatever the strings hold (even lone surrogates).
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def json_response(
+    data: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    """A JSON response encoded with :func:`dumps`."""
+    return web.json_response(data, status=status, headers=headers, dumps=dumps)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _invalid_body(message: str) -> ValidationFailed:
+    return ValidationFailed(message, fields={"body": message})
+
+
+async def read_json_object(request: web.Request) -> dict[str, Any]:
+    """The request body parsed as a JSON object, else ValidationFailed (HTTP 422)."""
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=MAX_BODY_BYTES, actual_size=request.content_length
+        )
+    raw = await request.read()  # bounded by the application's client_max_size
+    if not raw.strip():
+        raise _invalid_body("the request body must be a JSON object")
+    try:
+        body = json.loads(raw, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        # ValueError covers malformed JSON, bad UTF-8 and integers too long to convert;
+        # RecursionError covers absurdly deep nesting.
+        raise _invalid_body("the request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise _invalid_body("the request body must be a JSON object")
+    return body

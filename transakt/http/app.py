@@ -1,0 +1,74 @@
+"""The application factory and the blocking runner of the wallet service's HTTP front door."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from transakt.config import Settings
+from transakt.http._json import dumps
+from transakt.http.auth import auth_middleware
+from transakt.http.constants import MAX_BODY_BYTES
+from transakt.http.errors import error_middleware
+from transakt.http.keys import NODE_KEY, SETTINGS_KEY
+from transakt.http.metrics import HTTP_METRICS_KEY, HttpMetrics
+from transakt.http.middlewares import AccessLogger, request_id_middleware, set_security_headers
+from transakt.http.openapi import OPENAPI_KEY, build_openapi
+from transakt.http.routes import setup_routes
+from transakt.node import open_node
+from transakt.storage.embedded import ResolvedServices
+
+__all__ = ["create_app", "run"]
+
+logger = logging.getLogger("transakt.http")
+
+# Seconds that in-flight requests get to finish after SIGTERM/SIGINT before connections close.
+_SHUTDOWN_TIMEOUT = 15.0
+
+
+def create_app(settings: Settings, services: ResolvedServices) -> web.Application:
+    """Build the wallet service's aiohttp application; the node opens on startup."""
+    metrics = HttpMetrics()
+    app = web.Application(
+        # Order matters: ids first (errors quote them), metrics see the final status,
+        # errors wrap authentication so a refused token is a 401 in the error shape.
+        middlewares=[
+            request_id_middleware,
+            metrics.middleware(),
+            error_middleware,
+            auth_middleware,
+        ],
+        client_max_size=MAX_BODY_BYTES,
+    )
+    app[SETTINGS_KEY] = settings
+    app[HTTP_METRICS_KEY] = metrics
+    app[OPENAPI_KEY] = dumps(build_openapi(settings)).encode()
+    app.on_response_prepare.append(set_security_headers)
+    setup_routes(app)
+
+    async def node_context(app: web.Application) -> AsyncIterator[None]:
+        # Every resource (pools, Redis, actor system) is opened and closed by the node, here.
+        async with open_node(settings, services) as node:
+            app[NODE_KEY] = node
+            yield
+
+    app.cleanup_ctx.append(node_context)
+    return app
+
+
+def run(settings: Settings, services: ResolvedServices) -> None:
+    """Serve until SIGTERM or SIGINT, then finish in-flight requests and close the node."""
+    web.run_app(
+        create_app(settings, services),
+        host=settings.host,
+        port=settings.port,
+        access_log_class=AccessLogger,
+        access_log=logging.getLogger("transakt.http.access"),
+        shutdown_timeout=_SHUTDOWN_TIMEOUT,
+        handle_signals=True,
+        print=lambda *_: logger.info(
+            "wallet service listening on http://%s:%s", settings.host, settings.port
+        ),
+    )

@@ -1,0 +1,206 @@
+"""The one place where errors become HTTP answers: domain errors by class, the rest as 500."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from typing import Any, Final
+
+from aiohttp import web
+
+from transakt.errors import (
+    BankAccountInvalid,
+    BankUnavailable,
+    CurrencyMismatch,
+    DomainError,
+    EmailTaken,
+    Forbidden,
+    IdempotencyKeyReused,
+    InsufficientFunds,
+    NotFound,
+    Overloaded,
+    RateLimited,
+    Unauthorized,
+    ValidationFailed,
+    WalletExists,
+)
+from transakt.http._json import json_response
+from transakt.http.keys import REQUEST_ID_KEY
+from transakt.http.typing import Handler
+from transakt.runtime import ActorDeadError, AskTimeout, MailboxFull
+
+__all__ = ["error_middleware", "error_response", "status_for"]
+
+logger = logging.getLogger("transakt.http")
+
+# Looked up along the exception's MRO, so a subclass (InvalidAmount) inherits its parent's status.
+_STATUS_BY_CLASS: Final[Mapping[type[DomainError], int]] = {
+    ValidationFailed: 422,
+    CurrencyMismatch: 422,
+    IdempotencyKeyReused: 422,
+    BankAccountInvalid: 422,
+    Unauthorized: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    EmailTaken: 409,
+    WalletExists: 409,
+    InsufficientFunds: 409,
+    RateLimited: 429,
+    BankUnavailable: 503,
+    Overloaded: 503,
+}
+
+# aiohttp's own refusals (routing, body size), spoken in the same error shape.
+_HTTP_CODES: Final[Mapping[int, str]] = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+_HTTP_MESSAGES: Final[Mapping[int, str]] = {
+    404: "no such resource",
+    405: "this method is not allowed here",
+    413: "the request body is too large",
+}
+
+_SCALARS: Final = (str, int, float, bool, type(None))
+
+_BANK_UNAVAILABLE_MESSAGE: Final = "the bank cannot be reached right now; retry later"
+
+
+def status_for(error: DomainError) -> int:
+    """The HTTP status of a domain error; an unmapped new error class is a plain 400."""
+    for klass in type(error).__mro__:
+        status = _STATUS_BY_CLASS.get(klass)
+        if status is not None:
+            return status
+    return 400
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, _SCALARS):
+        return value
+    if isinstance(value, Mapping):
+        return {str(key): _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_json_safe(item) for item in value]
+    return str(value)
+
+
+def _retry_after_seconds(seconds: float) -> int:
+    # Retry-After takes whole seconds; never tell a client to retry in zero.
+    return max(1, math.ceil(seconds))
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    *,
+    details: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> web.Response:
+    """A response in the contract's error shape ``{"error": {code, message, ...details}}``."""
+    error: dict[str, Any] = {
+        key: _json_safe(value)
+        for key, value in (details or {}).items()
+        if key not in ("code", "message")
+    }
+    error = {"code": code, "message": message, **error}
+    return json_response({"error": error}, status=status, headers=headers)
+
+
+def _domain_error_response(request: web.Request, error: DomainError) -> web.Response:
+    status = status_for(error)
+    message = error.message
+    details = dict(error.details)
+    headers: dict[str, str] = {}
+    if isinstance(error, BankUnavailable):
+        # The cause (a host, a port, the bank's own words) is for operators, not for clients.
+        logger.warning(
+            "bank unavailable in %s %s (request %s): %s",
+            request.method,
+            request.path,
+            request.get(REQUEST_ID_KEY, "-"),
+            error.message,
+        )
+        message, details = _BANK_UNAVAILABLE_MESSAGE, {}
+    if isinstance(error, ValidationFailed):
+        # Every validation error names what is wrong the same way: {"fields": {name: why}}.
+        fields = details.get("fields")
+        if isinstance(fields, list | tuple):
+            details["fields"] = {str(name): error.message for name in fields}
+        elif fields is None and "field" in details:
+            details["fields"] = {str(details.pop("field")): error.message}
+    retry_after = getattr(error, "retry_after", None)
+    if isinstance(retry_after, int | float):
+        seconds = _retry_after_seconds(retry_after)
+        headers["Retry-After"] = str(seconds)
+        details["retry_after"] = seconds
+    if isinstance(error, Unauthorized):
+        headers["WWW-Authenticate"] = 'Bearer realm="transakt"'
+    return error_response(status, error.code, message, details=details, headers=headers)
+
+
+def _overloaded(message: str, retry_after: float) -> web.Response:
+    seconds = _retry_after_seconds(retry_after)
+    return error_response(
+        503,
+        Overloaded.code,
+        message,
+        details={"retry_after": seconds},
+        headers={"Retry-After": str(seconds)},
+    )
+
+
+def _http_error_response(error: web.HTTPException) -> web.Response:
+    code = _HTTP_CODES.get(error.status, "http_error")
+    headers: dict[str, str] = {}
+    if "Allow" in error.headers:
+        headers["Allow"] = error.headers["Allow"]
+    message = _HTTP_MESSAGES.get(error.status, error.reason)
+    return error_response(error.status, code, message, headers=headers)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every exception a handler raises into the contract's error shape."""
+    try:
+        return await handler(request)
+    except DomainError as error:
+        return _domain_error_response(request, error)
+    except MailboxFull as error:
+        return _overloaded(
+            "the service is busy; retry shortly", float(getattr(error, "retry_after", 1.0))
+        )
+    except ActorDeadError:
+        # The actor stopped (shutdown, or too many restarts) before handling the message.
+        return _overloaded("the service is restarting a component; retry shortly", 1.0)
+    except AskTimeout:
+        # The work may still complete: only a retry with the same Idempotency-Key is safe.
+        return _overloaded(
+            "the request timed out and its outcome is unknown; retry with the same Idempotency-Key",
+            1.0,
+        )
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise  # redirects and the like are answers, not errors
+        return _http_error_response(error)
+    except Exception:
+        request_id = request.get(REQUEST_ID_KEY, "-")
+        # The traceback goes to the server log only; the client gets an id to quote.
+        logger.exception(
+            "unhandled error in %s %s (request %s)", request.method, request.path, request_id
+        )
+        return error_response(
+            500,
+            "internal_error",
+            "an internal error occurred; quote the request id when reporting it",
+            details={"request_id": request_id},
+        )

@@ -1,0 +1,80 @@
+"""Request ids, security headers and an access log that never shows a credential."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from typing import Any, Final
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+from transakt.http.constants import API_PREFIX, REQUEST_ID_HEADER
+from transakt.http.keys import REQUEST_ID_KEY
+from transakt.http.typing import Handler
+
+__all__ = ["AccessLogger", "request_id_middleware", "set_security_headers"]
+
+# A caller's own request id is kept (to trace a request across services) only when it is tame.
+_INCOMING_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._-]{8,64}")
+_SECRET_QUERY_PARAMETERS: Final = frozenset({"token", "access_token"})
+
+_SECURITY_HEADERS: Final = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+# Paths whose answers are personal or live: no cache may keep them.
+_NO_STORE_PREFIXES: Final = (API_PREFIX + "/", "/healthz", "/readyz", "/metrics")
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Give every request an id (the caller's X-Request-Id when sane) for logs and errors."""
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    if _INCOMING_REQUEST_ID.fullmatch(incoming):
+        request[REQUEST_ID_KEY] = incoming
+    else:
+        request[REQUEST_ID_KEY] = uuid.uuid4().hex
+    return await handler(request)
+
+
+async def set_security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare hook: runs for every response, error answers included."""
+    for name, value in _SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if request.path.startswith(_NO_STORE_PREFIXES):
+        response.headers["Cache-Control"] = "no-store"
+    request_id = request.get(REQUEST_ID_KEY)
+    if request_id is not None:
+        response.headers[REQUEST_ID_HEADER] = request_id
+
+
+def _redacted_target(request: web.BaseRequest) -> str:
+    if not request.query_string:
+        return request.path
+    parts = [
+        f"{name}=[redacted]" if name in _SECRET_QUERY_PARAMETERS else f"{name}={value}"
+        for name, value in request.query.items()
+    ]
+    return f"{request.path}?{'&'.join(parts)}"
+
+
+class AccessLogger(AbstractAccessLogger):
+    """One line per request: no headers at all (so no Authorization), tokens in queries hidden."""
+
+    def log(self, request: Any, response: Any, time: float) -> None:
+        """Write the access line for one answered request."""
+        if not self.logger.isEnabledFor(logging.INFO):
+            return
+        self.logger.info(
+            '%s "%s %s" %s %s %.1fms id=%s',
+            request.remote,
+            request.method,
+            _redacted_target(request),
+            response.status,
+            response.body_length,
+            time * 1000,
+            request.get(REQUEST_ID_KEY, "-"),
+        )

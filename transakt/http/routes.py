@@ -1,0 +1,36 @@
+"""The route table: every endpoint of the wallet service in one place."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from transakt.http.constants import API_PREFIX
+from transakt.http.views import auth, ops, transfers, wallets
+
+__all__ = ["setup_routes"]
+
+
+def setup_routes(app: web.Application) -> None:
+    """Register the wallet service's routes on ``app``."""
+    app.router.add_routes(
+        [
+            web.get("/", ops.index, name="index"),
+            web.get("/healthz", ops.healthz, name="healthz"),
+            web.get("/readyz", ops.readyz, name="readyz"),
+            web.get("/metrics", ops.metrics, name="metrics"),
+            web.get(f"{API_PREFIX}/openapi.json", ops.openapi, name="openapi"),
+            web.post(f"{API_PREFIX}/auth/signup", auth.signup, name="signup"),
+            web.post(f"{API_PREFIX}/auth/login", auth.login, name="login"),
+            web.get(f"{API_PREFIX}/me", auth.me, name="me"),
+            web.get(f"{API_PREFIX}/wallets", wallets.list_wallets, name="list_wallets"),
+            web.post(f"{API_PREFIX}/wallets", wallets.create_wallet, name="create_wallet"),
+            web.get(f"{API_PREFIX}/wallets/{{id}}", wallets.get_wallet, name="get_wallet"),
+            web.get(
+                f"{API_PREFIX}/wallets/{{id}}/transactions",
+                wallets.wallet_history,
+                name="wallet_history",
+            ),
+            web.post(f"{API_PREFIX}/transfers", transfers.create_transfer, name="create_transfer"),
+            web.get(f"{API_PREFIX}/transfers/{{id}}", transfers.get_transfer, name="get_transfer"),
+        ]
+    )

@@ -1,0 +1,81 @@
+"""Operations endpoints: liveness, readiness, metrics, the OpenAPI document, the start page."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from transakt.http._json import json_response
+from transakt.http.constants import READINESS_TIMEOUT_SECONDS
+from transakt.http.metrics import HTTP_METRICS_KEY
+from transakt.http.openapi import OPENAPI_KEY
+from transakt.http.views._shared import node_of
+
+__all__ = ["healthz", "index", "metrics", "openapi", "readyz"]
+
+logger = logging.getLogger("transakt.http")
+
+_PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+_INDEX_PAGE = """<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Transakt</title></head>
+<body>
+<h1>Transakt</h1>
+<p>The wallet API is described in <a href="/api/v1/openapi.json">/api/v1/openapi.json</a>.</p>
+</body>
+</html>
+"""
+
+
+async def index(request: web.Request) -> web.Response:
+    """GET /: a start page pointing at the API description (the dashboard comes later)."""
+    return web.Response(text=_INDEX_PAGE, content_type="text/html", charset="utf-8")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """GET /healthz: the process answers (liveness, no dependency checked)."""
+    return json_response({"status": "ok"})
+
+
+def _is_ready(checks: dict[str, dict[str, Any]]) -> bool:
+    # An entry without "ok" is information (a breaker's state), not a failed dependency.
+    return all(check.get("ok", True) is not False for check in checks.values())
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """GET /readyz: 200 when every dependency answers, else 503; names each dependency."""
+    try:
+        async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
+            checks = await node_of(request).readiness()
+    except TimeoutError:
+        checks = {"node": {"ok": False, "error": "readiness checks timed out"}}
+    except Exception as error:
+        # The log gets the details; the unauthenticated answer only names the failure's kind.
+        logger.exception("readiness check failed")
+        checks = {"node": {"ok": False, "error": type(error).__name__}}
+    ready = _is_ready(checks)
+    return json_response(
+        {"status": "ready" if ready else "not_ready", "checks": checks},
+        status=200 if ready else 503,
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """GET /metrics: the node's runtime and ledger series followed by the HTTP ones."""
+    node_text = node_of(request).metrics_text()
+    if node_text and not node_text.endswith("\n"):
+        node_text += "\n"
+    http_text = request.app[HTTP_METRICS_KEY].text()
+    return web.Response(
+        body=(node_text + http_text).encode(),
+        headers={"Content-Type": _PROMETHEUS_CONTENT_TYPE},
+    )
+
+
+async def openapi(request: web.Request) -> web.Response:
+    """GET /api/v1/openapi.json: the OpenAPI 3.1 document of every endpoint."""
+    return web.Response(body=request.app[OPENAPI_KEY], content_type="application/json")

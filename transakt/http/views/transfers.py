@@ -1,0 +1,41 @@
+"""Payments between wallets."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from transakt.actors.service import Replay, TransferRequest
+from transakt.http._json import json_response, read_json_object
+from transakt.http.auth import current_user_id
+from transakt.http.idempotency import idempotency_key, replay_response
+from transakt.http.schemas import TransferBody, parse_path_id, validate_body
+from transakt.http.views._shared import service_of
+
+__all__ = ["create_transfer", "get_transfer"]
+
+
+async def create_transfer(request: web.Request) -> web.Response:
+    """POST /api/v1/transfers: 201 once the transfer is posted and durable."""
+    user_id = current_user_id(request)
+    raw = await read_json_object(request)
+    body = validate_body(TransferBody, raw)
+    key = idempotency_key(request, raw)
+    transfer_request = TransferRequest(
+        from_wallet=body.from_wallet,
+        to_wallet=body.to_wallet,
+        to_email=body.to_email,
+        amount=body.amount,
+        currency=body.currency,
+        memo=body.memo,
+    )
+    result = await service_of(request).transfer(user_id, transfer_request, key)
+    if isinstance(result, Replay):
+        return replay_response(result)
+    return json_response(result.to_json(), status=201)
+
+
+async def get_transfer(request: web.Request) -> web.Response:
+    """GET /api/v1/transfers/{id}: visible to both parties."""
+    transfer_id = parse_path_id(request.match_info["id"], "transfer")
+    transfer = await service_of(request).get_transfer(current_user_id(request), transfer_id)
+    return json_response(transfer.to_json())

@@ -1,0 +1,57 @@
+"""Wallets: list, open, read, and their transaction history."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from transakt.actors.service import Replay
+from transakt.http._json import json_response, read_json_object
+from transakt.http.auth import current_user_id
+from transakt.http.idempotency import idempotency_key, replay_response
+from transakt.http.schemas import (
+    CreateWalletBody,
+    parse_cursor,
+    parse_limit,
+    parse_path_id,
+    validate_body,
+)
+from transakt.http.views._shared import service_of
+
+__all__ = ["create_wallet", "get_wallet", "list_wallets", "wallet_history"]
+
+
+async def list_wallets(request: web.Request) -> web.Response:
+    """GET /api/v1/wallets."""
+    wallets = await service_of(request).list_wallets(current_user_id(request))
+    return json_response({"wallets": [wallet.to_json() for wallet in wallets]})
+
+
+async def create_wallet(request: web.Request) -> web.Response:
+    """POST /api/v1/wallets: one wallet per user and currency."""
+    user_id = current_user_id(request)
+    raw = await read_json_object(request)
+    body = validate_body(CreateWalletBody, raw)
+    key = idempotency_key(request, raw)
+    result = await service_of(request).create_wallet(user_id, body.currency, key)
+    if isinstance(result, Replay):
+        return replay_response(result)
+    return json_response(result.to_json(), status=201)
+
+
+async def get_wallet(request: web.Request) -> web.Response:
+    """GET /api/v1/wallets/{id}."""
+    wallet_id = parse_path_id(request.match_info["id"], "wallet")
+    wallet = await service_of(request).get_wallet(current_user_id(request), wallet_id)
+    return json_response(wallet.to_json())
+
+
+async def wallet_history(request: web.Request) -> web.Response:
+    """GET /api/v1/wallets/{id}/transactions: newest first, one page per cursor."""
+    user_id = current_user_id(request)
+    limit = parse_limit(request.query.get("limit"))
+    cursor = parse_cursor(request.query.get("cursor"))
+    wallet_id = parse_path_id(request.match_info["id"], "wallet")
+    items, next_cursor = await service_of(request).history(user_id, wallet_id, limit, cursor)
+    return json_response(
+        {"items": [transfer.to_json() for transfer in items], "next_cursor": next_cursor}
+    )
