@@ -1,7 +1,7 @@
-"""Helpers for the HTTP tests: a checked client driver and the shape of a test user.
+"""Helpers for tests that drive the wallet over HTTP: a checked client and a test user.
 
-A plain module beside the tests (this folder is no package: a package named ``http`` would
-shadow the standard library's).
+A plain module beside the root conftest (tests/http is no package: a package named ``http``
+would shadow the standard library's).
 """
 
 from __future__ import annotations
