@@ -140,6 +140,7 @@ async def open_node(settings: Settings, services: ResolvedServices) -> AsyncIter
         stack.push_async_callback(writer.stop)
 
         system = ActorSystem(f"transakt-{settings.node_id}")
+        await system.start()  # starts the transport, when one is configured
         # Shut down before the writer stops, so in-flight debits are answered first.
         stack.push_async_callback(system.shutdown)
 
