@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from transakt.cli import build_parser, main
@@ -165,6 +166,7 @@ async def test_up_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path) 
         assert f"http://127.0.0.1:{wallet_port}" in banner
         assert f"http://127.0.0.1:{bank_port}" in banner
         assert str(data_dir / "mail") in banner
+        await _drive_the_wallet(f"http://127.0.0.1:{wallet_port}", banner)
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGINT)
@@ -173,3 +175,38 @@ async def test_up_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path) 
     assert process.returncode == 0, "".join(output)
     assert not (data_dir / "postgres" / "postmaster.pid").exists(), "PostgreSQL left running"
     assert not (data_dir / "redis" / "redis.pid").exists(), "Redis left running"
+
+
+async def _drive_the_wallet(url: str, banner: str) -> None:
+    """Sign up two people with the printed demo accounts and use the API as a client would."""
+    accounts = re.findall(r"^\s+(\S+)\s+\w+ Example\s+EUR", banner, flags=re.MULTILINE)
+    assert len(accounts) == 2, banner
+    async with aiohttp.ClientSession() as http:
+        tokens = []
+        for index, account in enumerate(accounts):
+            person = {"email": f"p{index}@example.test", "password": "correct horse battery"}
+            async with http.post(
+                f"{url}/api/v1/auth/signup",
+                json={**person, "name": f"Person {index}", "bank_account": account},
+            ) as answer:
+                assert answer.status == 201, await answer.text()
+                assert (await answer.json())["wallets"][0]["currency"] == "EUR"
+            async with http.post(f"{url}/api/v1/auth/login", json=person) as answer:
+                assert answer.status == 200, await answer.text()
+                tokens.append((await answer.json())["access_token"])
+        headers = {"Authorization": f"Bearer {tokens[0]}"}
+        async with http.get(f"{url}/api/v1/me", headers=headers) as answer:
+            me = await answer.json()
+            assert answer.status == 200 and me["user"]["email"] == "p0@example.test"
+        wallet = me["wallets"][0]["id"]
+        async with http.post(
+            f"{url}/api/v1/transfers",
+            headers=headers,
+            json={"from_wallet": wallet, "to_email": "p1@example.test", "amount": 100,
+                  "currency": "EUR"},
+        ) as answer:  # fmt: skip
+            # A new wallet is empty: refused cleanly, in the contract's error shape.
+            assert answer.status == 409, await answer.text()
+            assert (await answer.json())["error"]["code"] == "insufficient_funds"
+        async with http.get(f"{url}/api/v1/wallets/{wallet}/transactions", headers=headers) as a:
+            assert a.status == 200 and (await a.json())["items"] == []

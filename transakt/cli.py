@@ -27,6 +27,7 @@ from pydantic import ValidationError
 from transakt.config.settings import InsecureSettings, Settings
 
 if TYPE_CHECKING:
+    from transakt.bank.models import BankAccount
     from transakt.storage.embedded import ResolvedServices
 
 log = logging.getLogger("transakt.cli")
@@ -283,25 +284,44 @@ async def _wait_healthy(children: list[_Child], stop: asyncio.Event) -> bool:
     return True
 
 
-def _banner(settings: Settings, wallet_url: str, bank_url: str, data_dir: Path) -> str:
+def _banner(
+    settings: Settings,
+    wallet_url: str,
+    bank_url: str,
+    data_dir: Path,
+    demo_accounts: Sequence[BankAccount] = (),
+) -> str:
     public = (settings.public_url or wallet_url).rstrip("/")
-    return "\n".join(
-        [
-            "",
-            "Transakt is up.",
-            f"  wallet     {public}",
-            f"  dashboard  {public}/",
-            f"  API        {public}/api/v1/openapi.json",
-            f"  bank       {bank_url}  (sandbox)",
-            f"  mail       {data_dir / 'mail'}  (local sink)",
-            f"  data       {data_dir}",
-            "",
-            f"  try:  curl -s {public}/readyz",
-            "",
-            "Press Ctrl-C to stop.",
-            "",
-        ]
-    )
+    lines = [
+        "",
+        "Transakt is up.",
+        f"  wallet     {public}",
+        f"  dashboard  {public}/",
+        f"  API        {public}/api/v1/openapi.json",
+        f"  bank       {bank_url}  (sandbox)",
+        f"  mail       {data_dir / 'mail'}  (local sink)",
+        f"  data       {data_dir}",
+        "",
+    ]
+    if demo_accounts:
+        lines.append("  demo bank accounts (sign up with one):")
+        lines.extend(
+            f"    {account.account}  {account.name}  {account.currency} "
+            f"balance {account.balance} (minor units)"
+            for account in demo_accounts
+        )
+        lines.append("")
+    lines += [f"  try:  curl -s {public}/readyz", "", "Press Ctrl-C to stop.", ""]
+    return "\n".join(lines)
+
+
+async def _demo_accounts(settings: Settings, bank_url: str, data_dir: Path) -> list[BankAccount]:
+    from transakt.bank.client import BankClient
+    from transakt.bank.demo import ensure_demo_accounts
+
+    secret = settings.bank_service_secret.get_secret_value()
+    async with BankClient(bank_url, secret, timeout=10.0) as bank:
+        return await ensure_demo_accounts(bank, data_dir)
 
 
 def _child_env(
@@ -383,7 +403,8 @@ async def _supervise(
         children.append(await _spawn("wallet node", "serve", wallet_url, env))
         if not await _wait_healthy(children, stop):
             return EXIT_INTERRUPTED
-        print(_banner(settings, wallet_url, bank_url, data_dir), flush=True)
+        demo = await _demo_accounts(settings, bank_url, data_dir)
+        print(_banner(settings, wallet_url, bank_url, data_dir, demo), flush=True)
 
         stopping = asyncio.create_task(stop.wait())
         exits = [asyncio.create_task(child.process.wait()) for child in children]
