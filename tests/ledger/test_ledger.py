@@ -10,15 +10,18 @@ import asyncpg
 import pytest
 
 from transakt.actors.ledger_writer import LedgerUnavailable, LedgerWriter
-from transakt.errors import CurrencyMismatch, InsufficientFunds
+from transakt.errors import CurrencyMismatch, InsufficientFunds, NotFound, ValidationFailed
+from transakt.models import Transfer
 from transakt.storage.ledger import commit_batch
 from transakt.storage.records import (
+    TRANSFER_COLUMNS,
     Applied,
     Duplicate,
     IdempotencyRecord,
     NewTransfer,
     Rejected,
     Settlement,
+    transfer_from_row,
 )
 
 MakeWallet = Callable[..., Awaitable[str]]
@@ -230,8 +233,10 @@ async def test_killed_mid_batch_leaves_nothing_half_applied(
             for _ in range(200):
                 # Polled on another connection: pg_stat_activity is frozen within a transaction.
                 victim = await pool.fetchval(
+                    # This database only: other sessions on the server may be waiting too.
                     "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                    "AND query LIKE '%FOR NO KEY UPDATE%' AND pid <> pg_backend_pid()"
+                    "AND query LIKE '%FOR NO KEY UPDATE%' AND pid <> pg_backend_pid() "
+                    "AND datname = current_database()"
                 )
                 if victim:
                     break
@@ -248,3 +253,320 @@ async def test_killed_mid_batch_leaves_nothing_half_applied(
     finally:
         await writer.stop()
     await assert_invariants(pool)
+
+
+async def committed_row(pool: asyncpg.Pool, transfer_id: str) -> Transfer:
+    row = await pool.fetchrow(
+        f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id = $1", transfer_id
+    )
+    return transfer_from_row(row)
+
+
+async def owner(pool: asyncpg.Pool, account: str) -> str | None:
+    user_id: str | None = await pool.fetchval("SELECT user_id FROM accounts WHERE id = $1", account)
+    return user_id
+
+
+async def test_outcomes_are_the_committed_rows(pool: asyncpg.Pool, make_wallet: MakeWallet) -> None:
+    """What commit_batch answers is exactly what the database holds, field for field."""
+    alice, bob = await make_wallet(balance=1000), await make_wallet()
+    user_id = await owner(pool, alice)
+    assert user_id is not None
+    transfer = NewTransfer(
+        id=f"trf_{uuid.uuid4().hex}",
+        kind="p2p",
+        status="posted",
+        from_account=alice,
+        to_account=bob,
+        amount=125,
+        currency="EUR",
+        memo="lunch ☕",
+        initiator_id=user_id,
+    )
+    hold = NewTransfer(
+        id=f"trf_{uuid.uuid4().hex}",
+        kind="withdrawal",
+        status="pending",
+        from_account=alice,
+        to_account="settlement_EUR",
+        amount=50,
+        currency="EUR",
+        memo=None,
+        initiator_id=user_id,
+    )
+    async with pool.acquire() as connection:
+        created = await commit_batch(connection, [transfer, hold])
+        settled = await commit_batch(connection, [Settlement(hold.id, "voided", "bank_refused")])
+    for outcome in (*created.outcomes, *settled.outcomes):
+        assert isinstance(outcome, Applied)
+    first, second = created.outcomes
+    assert isinstance(first, Applied) and isinstance(second, Applied)
+    assert first.transfer == await committed_row(pool, transfer.id)
+    voided = settled.outcomes[0]
+    assert isinstance(voided, Applied)
+    assert voided.transfer == await committed_row(pool, hold.id)
+    assert voided.transfer.reason == "bank_refused" and voided.transfer.posted_at is None
+    assert second.transfer.status == "pending" and second.transfer.posted_at is None
+
+
+async def test_stored_idempotent_response_is_the_transfer_json(
+    pool: asyncpg.Pool, make_wallet: MakeWallet
+) -> None:
+    alice, bob = await make_wallet(balance=1000), await make_wallet()
+    user_id = await owner(pool, alice)
+    assert user_id is not None
+    posted = p2p(alice, bob, 10, idempotency=IdempotencyRecord(user_id, "key-p", "hash-p"))
+    with_memo = NewTransfer(
+        **{
+            **{f: getattr(posted, f) for f in posted.__slots__},
+            "id": f"trf_{uuid.uuid4().hex}",
+            "memo": 'rent "May" \\ ünïcode',
+            "idempotency": IdempotencyRecord(user_id, "key-m", "hash-m"),
+        }
+    )
+    hold = NewTransfer(
+        id=f"trf_{uuid.uuid4().hex}",
+        kind="withdrawal",
+        status="pending",
+        from_account=alice,
+        to_account="settlement_EUR",
+        amount=70,
+        currency="EUR",
+        memo=None,
+        initiator_id=user_id,
+        idempotency=IdempotencyRecord(user_id, "key-h", "hash-h"),
+        response_status=202,
+    )
+    plain = p2p(alice, bob, 5)  # no idempotency record: nothing stored for it
+    async with pool.acquire() as connection:
+        result = await commit_batch(connection, [posted, with_memo, hold, plain])
+        # A duplicate carries no new response: the first one stays.
+        again = await commit_batch(connection, [posted])
+    assert isinstance(again.outcomes[0], Duplicate)
+    stored = {
+        row["key"]: row
+        for row in await pool.fetch(
+            "SELECT key, request_hash, status_code, response FROM idempotency_keys "
+            "WHERE user_id = $1",
+            user_id,
+        )
+    }
+    assert set(stored) == {"key-p", "key-m", "key-h"}
+    for key, operation, status_code in (
+        ("key-p", posted, 201),
+        ("key-m", with_memo, 201),
+        ("key-h", hold, 202),
+    ):
+        row = await committed_row(pool, operation.id)
+        assert stored[key]["response"] == row.to_json()
+        assert stored[key]["status_code"] == status_code
+        assert stored[key]["request_hash"] == f"hash-{key[-1]}"
+    outcome = result.outcomes[0]
+    assert isinstance(outcome, Applied)
+    assert stored["key-p"]["response"] == outcome.transfer.to_json()
+    assert "posted_at" in stored["key-p"]["response"]
+    assert "posted_at" not in stored["key-h"]["response"]
+    assert stored["key-m"]["response"]["memo"] == 'rent "May" \\ ünïcode'
+
+
+async def test_outbox_payloads_have_the_documented_shape(
+    pool: asyncpg.Pool, make_wallet: MakeWallet
+) -> None:
+    alice, bob = await make_wallet(balance=1000), await make_wallet()
+    alice_user, bob_user = await owner(pool, alice), await owner(pool, bob)
+    await pool.execute("DELETE FROM outbox")  # the funding's events
+    transfer = p2p(alice, bob, 300)
+    hold = NewTransfer(
+        id=f"trf_{uuid.uuid4().hex}",
+        kind="withdrawal",
+        status="pending",
+        from_account=alice,
+        to_account="settlement_EUR",
+        amount=200,
+        currency="EUR",
+        memo=None,
+        initiator_id=None,
+    )
+    async with pool.acquire() as connection:
+        first = await commit_batch(connection, [transfer, hold])
+        second = await commit_batch(connection, [Settlement(hold.id, "posted")])
+    events = await pool.fetch("SELECT event_id, topic, payload FROM outbox ORDER BY id")
+    transfer_events = {row["event_id"]: row for row in events if row["topic"] != "balance.changed"}
+    assert set(transfer_events) == {
+        f"{transfer.id}:posted",
+        f"{hold.id}:pending",
+        f"{hold.id}:posted",
+    }
+    posted = transfer_events[f"{transfer.id}:posted"]
+    assert posted["topic"] == "transfer.posted"
+    assert posted["payload"] == {
+        "transfer": (await committed_row(pool, transfer.id)).to_json(),
+        "from_user": alice_user,
+        "to_user": bob_user,
+    }
+    pending = transfer_events[f"{hold.id}:pending"]
+    assert pending["topic"] == "transfer.pending"
+    created_hold = first.outcomes[1]
+    assert isinstance(created_hold, Applied)
+    assert pending["payload"] == {
+        "transfer": created_hold.transfer.to_json(),
+        "from_user": alice_user,
+        "to_user": None,  # the settlement account has no owner
+    }
+    settled_hold = transfer_events[f"{hold.id}:posted"]
+    assert settled_hold["topic"] == "transfer.posted"
+    assert settled_hold["payload"]["transfer"] == (await committed_row(pool, hold.id)).to_json()
+
+    balance_events = [row for row in events if row["topic"] == "balance.changed"]
+    # First batch: alice and bob; second: alice (the settlement account is no wallet).
+    assert len(balance_events) == 3
+    assert len({row["event_id"] for row in balance_events}) == 3
+    assert all(row["event_id"].startswith("balance:") for row in balance_events)
+    states = [row["payload"]["wallet"] for row in balance_events]
+    expected = [*first.wallets.values(), *second.wallets.values()]
+    assert sorted(states, key=repr) == sorted(
+        ({**w, "available": w["balance"] - w["pending_out"]} for w in expected), key=repr
+    )
+    assert set(first.wallets) == {alice, bob} and set(second.wallets) == {alice}
+    assert first.wallets[alice] == {
+        "id": alice,
+        "user_id": alice_user,
+        "currency": "EUR",
+        "balance": 700,
+        "pending_in": 0,
+        "pending_out": 200,
+    }
+    assert second.wallets[alice]["balance"] == 500
+    assert second.wallets[alice]["pending_out"] == 0
+    await assert_invariants(pool)
+
+
+async def test_create_and_settle_in_one_batch(pool: asyncpg.Pool, make_wallet: MakeWallet) -> None:
+    """Settlements see the holds their batch creates; only the first settlement of an id counts."""
+    alice = await make_wallet(balance=500)
+    hold = NewTransfer(
+        id=f"trf_{uuid.uuid4().hex}",
+        kind="withdrawal",
+        status="pending",
+        from_account=alice,
+        to_account="settlement_EUR",
+        amount=200,
+        currency="EUR",
+        memo=None,
+        initiator_id=None,
+    )
+    batch = [
+        Settlement(hold.id, "posted"),  # listed before the hold, applied after it (see below)
+        hold,
+        Settlement(hold.id, "voided", "first"),
+        Settlement(hold.id, "posted"),  # repeated within the batch: a duplicate
+    ]
+    async with pool.acquire() as connection:
+        result = await commit_batch(connection, batch)
+    kinds = [type(outcome) for outcome in result.outcomes]
+    # Settlements apply after the batch's inserts: the first settlement of the id wins.
+    assert kinds == [Applied, Applied, Duplicate, Duplicate]
+    settled = result.outcomes[0]
+    assert isinstance(settled, Applied) and settled.transfer.status == "posted"
+    assert settled.transfer == await committed_row(pool, hold.id)
+    assert result.wallets[alice]["balance"] == 300
+    assert result.wallets[alice]["pending_out"] == 0
+    events = await pool.fetch("SELECT event_id FROM outbox WHERE event_id LIKE $1", f"{hold.id}:%")
+    assert {row["event_id"] for row in events} == {f"{hold.id}:pending", f"{hold.id}:posted"}
+    await assert_invariants(pool)
+
+
+async def test_offsetting_transfers_still_name_their_users(
+    pool: asyncpg.Pool, make_wallet: MakeWallet
+) -> None:
+    """Two transfers that cancel out move no balance, yet their events name both users."""
+    alice, bob = await make_wallet(balance=100), await make_wallet(balance=100)
+    there, back = p2p(alice, bob, 40), p2p(bob, alice, 40)
+    async with pool.acquire() as connection:
+        result = await commit_batch(connection, [there, back])
+    assert [type(outcome) for outcome in result.outcomes] == [Applied, Applied]
+    assert result.wallets == {}
+    row = await pool.fetchrow("SELECT payload FROM outbox WHERE event_id = $1", f"{back.id}:posted")
+    assert row["payload"]["from_user"] == await owner(pool, bob)
+    assert row["payload"]["to_user"] == await owner(pool, alice)
+    await assert_invariants(pool)
+
+
+async def test_a_refused_batch_inside_a_transaction_leaves_it_usable(
+    pool: asyncpg.Pool, make_wallet: MakeWallet
+) -> None:
+    alice, bob = await make_wallet(balance=100), await make_wallet()
+    async with pool.acquire() as connection, connection.transaction():
+        result = await commit_batch(connection, [p2p(alice, bob, 60), p2p(alice, bob, 60)])
+        assert [type(outcome) for outcome in result.outcomes] == [Applied, Rejected]
+        assert await connection.fetchval("SELECT balance FROM accounts WHERE id = $1", bob) == 60
+    assert (await balances(pool))[bob] == 60
+    await assert_invariants(pool)
+
+
+async def test_refusals_map_to_domain_errors(pool: asyncpg.Pool, make_wallet: MakeWallet) -> None:
+    alice, bob = await make_wallet(balance=100), await make_wallet()
+    batch = [
+        p2p(alice, bob, 10),
+        p2p(alice, "wal_missing", 10),
+        p2p(alice, alice, 10),
+        p2p(alice, bob, 1000),
+    ]
+    async with pool.acquire() as connection:
+        result = await commit_batch(connection, batch)
+    errors = [getattr(outcome, "error", None) for outcome in result.outcomes]
+    assert isinstance(result.outcomes[0], Applied)
+    assert isinstance(errors[1], NotFound | CurrencyMismatch)
+    assert isinstance(errors[2], ValidationFailed)
+    assert isinstance(errors[3], InsufficientFunds)
+    assert (await balances(pool))[bob] == 10
+    await assert_invariants(pool)
+
+
+async def test_event_json_matches_every_transfer_shape(
+    pool: asyncpg.Pool, make_wallet: MakeWallet
+) -> None:
+    """Posted, pending, voided with a reason, posted with a reason: SQL JSON == to_json()."""
+    alice, bob = await make_wallet(balance=1000), await make_wallet()
+    user_id = await owner(pool, alice)
+
+    def hold(amount: int) -> NewTransfer:
+        return NewTransfer(
+            id=f"trf_{uuid.uuid4().hex}",
+            kind="withdrawal",
+            status="pending",
+            from_account=alice,
+            to_account="settlement_EUR",
+            amount=amount,
+            currency="EUR",
+            memo="cash out",
+            initiator_id=user_id,
+        )
+
+    holds = [hold(10), hold(20), hold(30)]
+    async with pool.acquire() as connection:
+        plain = p2p(alice, bob, 5)
+        with_memo = NewTransfer(
+            **{**{f: getattr(plain, f) for f in plain.__slots__}, "memo": "x" * 500}
+        )
+        first = await commit_batch(connection, [with_memo, *holds])
+        second = await commit_batch(
+            connection,
+            [
+                Settlement(holds[0].id, "voided", "bank_refused"),
+                Settlement(holds[1].id, "posted", "late confirmation"),
+                Settlement(holds[2].id, "posted"),
+            ],
+        )
+    transfers = []
+    for outcome in (*first.outcomes, *second.outcomes):
+        assert isinstance(outcome, Applied)
+        transfers.append(outcome.transfer)
+    rows = await pool.fetch(
+        "SELECT event_id, payload FROM outbox WHERE topic LIKE 'transfer.%' "
+        "AND payload->'transfer'->>'kind' <> 'deposit'"
+    )
+    payloads = {row["event_id"]: row["payload"]["transfer"] for row in rows}
+    assert payloads == {f"{t.id}:{t.status}": t.to_json() for t in transfers}
+    assert payloads[f"{holds[1].id}:posted"]["reason"] == "late confirmation"
+    assert "posted_at" not in payloads[f"{holds[0].id}:voided"]
