@@ -12,6 +12,7 @@ import pytest
 from transakt.actors.ledger_writer import LedgerUnavailable, LedgerWriter
 from transakt.errors import CurrencyMismatch, InsufficientFunds, NotFound, ValidationFailed
 from transakt.models import Transfer
+from transakt.storage.audit import ledger_violations
 from transakt.storage.ledger import commit_batch
 from transakt.storage.records import (
     TRANSFER_COLUMNS,
@@ -51,24 +52,7 @@ async def balances(pool: asyncpg.Pool) -> dict[str, int]:
 
 async def assert_invariants(pool: asyncpg.Pool) -> None:
     """Per currency the balances sum to zero; wallets never below zero; balances = transfers."""
-    sums = await pool.fetch("SELECT currency, sum(balance) AS total FROM accounts GROUP BY 1")
-    assert all(row["total"] == 0 for row in sums), sums
-    negative = await pool.fetchval(
-        "SELECT count(*) FROM accounts WHERE kind = 'wallet' AND balance - pending_out < 0"
-    )
-    assert negative == 0
-    drift = await pool.fetch(
-        """
-        SELECT a.id, a.balance, coalesce(c.total, 0) - coalesce(d.total, 0) AS derived
-        FROM accounts a
-        LEFT JOIN (SELECT to_account, sum(amount) AS total FROM transfers
-                   WHERE status = 'posted' GROUP BY 1) c ON c.to_account = a.id
-        LEFT JOIN (SELECT from_account, sum(amount) AS total FROM transfers
-                   WHERE status = 'posted' GROUP BY 1) d ON d.from_account = a.id
-        WHERE a.balance <> coalesce(c.total, 0) - coalesce(d.total, 0)
-        """
-    )
-    assert drift == [], drift
+    assert await ledger_violations(pool) == []
 
 
 async def test_p2p_moves_money_and_writes_events(
@@ -570,3 +554,14 @@ async def test_event_json_matches_every_transfer_shape(
     assert payloads == {f"{t.id}:{t.status}": t.to_json() for t in transfers}
     assert payloads[f"{holds[1].id}:posted"]["reason"] == "late confirmation"
     assert "posted_at" not in payloads[f"{holds[0].id}:voided"]
+
+
+async def test_the_audit_catches_a_balance_changed_behind_the_ledgers_back(
+    pool: asyncpg.Pool, make_wallet: MakeWallet
+) -> None:
+    alice = await make_wallet(balance=100)
+    assert await ledger_violations(pool) == []
+    await pool.execute("UPDATE accounts SET balance = balance + 1 WHERE id = $1", alice)
+    problems = await ledger_violations(pool)
+    assert any("sum to zero" in line and "EUR sums to 1" in line for line in problems), problems
+    assert any(alice in line and "transfers give 100/0/0" in line for line in problems), problems
