@@ -173,6 +173,31 @@ def cmd_worker(settings: Settings) -> int:
     return 0
 
 
+def cmd_reconcile(settings: Settings) -> int:
+    """Compare the wallet ledger's deposits and withdrawals with the bank's; 1 if they differ."""
+    import asyncpg
+
+    from transakt.bank.errors import BankRequestRejected
+    from transakt.errors import BankUnavailable
+    from transakt.reconcile import reconcile
+    from transakt.storage.embedded import resolved_database
+
+    with _embedded_errors(), resolved_database(settings) as database_url:
+        try:
+            report = asyncio.run(reconcile(settings, database_url))
+        except (BankUnavailable, BankRequestRejected) as exc:
+            raise CommandError(f"cannot ask the bank at {settings.bank_url}: {exc}") from None
+        except asyncpg.UndefinedTableError:
+            raise CommandError(
+                "the database holds no wallet ledger: run `transakt migrate`"
+            ) from None
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise CommandError(f"cannot read the wallet database: {exc}") from None
+    for line in report.lines():
+        print(line)
+    return 0 if report.ok else EXIT_FAILURE
+
+
 # --------------------------------------------------------------------------------------------
 # transakt up: the whole system
 # --------------------------------------------------------------------------------------------
@@ -441,6 +466,7 @@ _COMMANDS: dict[str, tuple[Callable[[Settings], int], str]] = {
     "bank": (cmd_bank, "run the sandbox bank"),
     "worker": (cmd_worker, "run a background worker"),
     "migrate": (cmd_migrate, "apply pending database migrations"),
+    "reconcile": (cmd_reconcile, "check deposits and withdrawals against the bank"),
 }
 
 _EPILOG = (

@@ -10,8 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 
+from transakt.actors.bank_buffer import BankBuffer, MemoryBankBuffer, RedisBankBuffer
+from transakt.actors.bank_gateway import BankGateway, is_bank_failure
+from transakt.actors.banking import BankingService
+from transakt.actors.breaker import CircuitBreaker
 from transakt.actors.ledger_writer import LedgerWriter
-from transakt.actors.service import AccountVerifier, VerifiedAccount, WalletService
+from transakt.actors.notifications import Notifications, open_notifications
+from transakt.actors.service import VerifiedAccount, WalletService
 from transakt.actors.wallet import WalletActor
 from transakt.bank.client import BankClient
 from transakt.config import Settings
@@ -27,7 +32,10 @@ if TYPE_CHECKING:
 
 
 class BankVerifier:
-    """Verifies signup bank accounts with the (sandbox) bank."""
+    """Verifies signup bank accounts with the bank directly, without the gateway's breaker.
+
+    The node verifies through its BankGateway; this stays for tools that have no gateway.
+    """
 
     def __init__(self, bank: BankClient) -> None:
         self._bank = bank
@@ -46,6 +54,8 @@ class Node:
 
     settings: Settings
     service: WalletService
+    banking: BankingService
+    gateway: BankGateway
     system: ActorSystem
     repository: Repository
     writer: LedgerWriter
@@ -53,6 +63,7 @@ class Node:
     redis: aioredis.Redis | None
     bank: BankClient
     started_at: float = field(default_factory=time.time)
+    notifications: Notifications | None = None
 
     async def readiness(self) -> dict[str, dict[str, object]]:
         """Each dependency's state: {"database": {"ok": True, "latency_ms": 0.4}, ...}."""
@@ -61,6 +72,9 @@ class Node:
         if self.redis is not None:
             checks["redis"] = await _timed(self.redis.ping())
         checks["ledger_writer"] = {"ok": True, "queued": self.writer.queued}
+        # Information, not a failed dependency (so no "ok"): with the breaker open the node
+        # still serves and accepts deposits and withdrawals, which wait in the buffer.
+        checks["bank"] = await self.gateway.readiness()
         return checks
 
     def metrics_text(self) -> str:
@@ -95,6 +109,10 @@ class Node:
         )
         metric("transakt_ledger_queued", "gauge", "operations waiting for a batch", writer.queued)
         metric("transakt_node_start_time_seconds", "gauge", "node start time", self.started_at)
+        if self.notifications is not None:
+            for name, kind, help_text, value in self.notifications.metrics():
+                metric(name, kind, help_text, value)
+        lines += self.gateway.metrics_lines()
         return "\n".join(lines) + "\n"
 
 
@@ -152,17 +170,63 @@ async def open_node(settings: Settings, services: ResolvedServices) -> AsyncIter
             mailbox_size=settings.wallet_mailbox_size,
             policy=RestartPolicy(max_restarts=10, within=60.0, min_backoff=0.01, max_backoff=1.0),
         )
-        verifier: AccountVerifier = BankVerifier(bank)
+        gateway = _bank_gateway(settings, bank, redis_client, writer, pool)
+        await gateway.start()
+        # Stops before the writer (LIFO): calls under way still find it to settle with.
+        stack.push_async_callback(gateway.stop)
         service = WalletService(
-            repository, system, verifier, request_timeout=settings.request_timeout_seconds
+            repository, system, gateway, request_timeout=settings.request_timeout_seconds
+        )
+        notifications = await stack.enter_async_context(
+            open_notifications(
+                settings, services.database_url, system, live=True, mail=settings.mail_in_process
+            )
         )
         yield Node(
             settings=settings,
             service=service,
+            banking=BankingService(repository, service, writer, gateway),
+            gateway=gateway,
             system=system,
             repository=repository,
             writer=writer,
             pool=pool,
             redis=redis_client,
             bank=bank,
+            notifications=notifications,
         )
+
+
+def _bank_gateway(
+    settings: Settings,
+    bank: BankClient,
+    redis_client: aioredis.Redis | None,
+    writer: LedgerWriter,
+    pool: asyncpg.Pool,
+) -> BankGateway:
+    """The gateway, its breaker and its buffer (Redis when configured, else in memory)."""
+    breaker = CircuitBreaker(
+        failure_threshold=settings.breaker_failure_threshold,
+        call_timeout=settings.bank_call_timeout_seconds,
+        reset_timeout=settings.breaker_reset_seconds,
+        max_reset_timeout=max(settings.breaker_reset_max_seconds, settings.breaker_reset_seconds),
+        is_failure=is_bank_failure,
+    )
+    buffer: BankBuffer = (
+        RedisBankBuffer(redis_client, settings.node_id)
+        if redis_client is not None
+        else MemoryBankBuffer()
+    )
+    return BankGateway(
+        bank,
+        breaker,
+        buffer,
+        writer,
+        pool,
+        max_in_flight=settings.bank_max_in_flight,
+        drain_concurrency=settings.bank_drain_concurrency,
+        drain_batch=settings.bank_drain_batch,
+        sweep_seconds=settings.bank_sweep_seconds,
+        sweep_min_age=settings.bank_sweep_min_age_seconds,
+        reclaim_idle=settings.bank_reclaim_idle_seconds,
+    )

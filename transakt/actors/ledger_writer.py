@@ -169,7 +169,7 @@ class LedgerWriter:
         operations = [operation for operation, _future in batch]
         started = time.perf_counter()
         try:
-            result = await commit_batch(connection, operations)  # type: ignore[arg-type]
+            result = await commit_batch(connection, operations)
         except asyncio.CancelledError:
             self._fail(batch, LedgerUnavailable("the ledger writer was stopped mid-commit"))
             raise

@@ -145,7 +145,20 @@ def run(settings: Settings, database_url: str) -> None:
 
 
 async def _serve(settings: Settings, database_url: str) -> None:
-    runner = web.AppRunner(create_app(settings, database_url), access_log=None)
+    faults = Faults(
+        latency_ms=settings.bank_fault_latency_ms,
+        failure_rate=settings.bank_fault_failure_rate,
+        refuse_all=settings.bank_fault_refuse_all,
+        seed=settings.bank_fault_seed,
+    )
+    app = create_app(
+        settings,
+        database_url,
+        faults=faults,
+        cache_size=settings.bank_cache_size,
+        cache_ttl=settings.bank_cache_ttl_seconds,
+    )
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.bank_host, settings.bank_port)

@@ -63,6 +63,20 @@ class Settings(BaseSettings):
     breaker_failure_threshold: int = Field(5, ge=1)
     breaker_reset_seconds: float = Field(5.0, gt=0)
     breaker_reset_max_seconds: float = Field(60.0, gt=0)
+    # Bank requests: how many go to the bank at once, and how the buffer is drained and rebuilt.
+    bank_max_in_flight: int = Field(256, ge=1, le=100_000)
+    bank_drain_concurrency: int = Field(32, ge=1, le=1024)
+    bank_drain_batch: int = Field(256, ge=1, le=10_000)
+    bank_sweep_seconds: float = Field(5.0, gt=0)
+    bank_sweep_min_age_seconds: float = Field(3.0, ge=0)
+    bank_reclaim_idle_seconds: float = Field(30.0, gt=0)
+    # The sandbox bank process: its account cache and the faults it starts with.
+    bank_cache_size: int = Field(4096, ge=1)
+    bank_cache_ttl_seconds: float = Field(300.0, gt=0)
+    bank_fault_latency_ms: int = Field(0, ge=0, le=600_000)
+    bank_fault_failure_rate: float = Field(0.0, ge=0, le=1)
+    bank_fault_refuse_all: bool = False
+    bank_fault_seed: int | None = None
 
     # E-mail.
     smtp_host: str | None = None
@@ -71,6 +85,20 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = False
     mail_from: str = "Transakt <no-reply@transakt.local>"
+    smtp_timeout_seconds: float = Field(10.0, gt=0)
+    # Mail is sent by `transakt worker`; a node also sends it itself unless told otherwise.
+    mail_in_process: bool = True
+    mail_workers: int = Field(1, ge=1, le=32)
+    mail_batch_size: int = Field(20, ge=1, le=1000)
+    mail_retry_min_seconds: float = Field(1.0, gt=0)
+    mail_retry_max_seconds: float = Field(300.0, gt=0)
+    # A claimed mail not marked within this time is claimed again (its worker died mid-send).
+    mail_lease_seconds: float = Field(300.0, gt=0)
+
+    # Outbox relay and the live feed (GET /api/v1/live).
+    outbox_poll_seconds: float = Field(1.0, gt=0)
+    live_queue_size: int = Field(256, ge=1, le=100_000)
+    live_heartbeat_seconds: float = Field(20.0, gt=0)
 
     log_level: str = "INFO"
 

@@ -18,7 +18,13 @@ from transakt.http._openapi_components import (
     string,
 )
 from transakt.http.constants import API_PREFIX, REPLAYED_HEADER
-from transakt.http.schemas import CreateWalletBody, LoginBody, SignupBody, TransferBody
+from transakt.http.schemas import (
+    BankTransferBody,
+    CreateWalletBody,
+    LoginBody,
+    SignupBody,
+    TransferBody,
+)
 
 __all__ = ["OPENAPI_KEY", "build_openapi"]
 
@@ -161,6 +167,71 @@ def _paths() -> Json:
                 parameters=[_param("TransferId")],
             )
         },
+        f"{api}/deposits": {
+            "post": _operation(
+                "create_deposit",
+                "Move money from the user's bank account into a wallet",
+                {
+                    **_ok(
+                        "202",
+                        "accepted: pending until the bank debits the account, then posted "
+                        "(or voided with a reason)",
+                        "Transfer",
+                        replayable=True,
+                    ),
+                    **_errors("ValidationError", "Forbidden", "NotFound", "Unavailable"),
+                },
+                body="BankTransferRequest",
+                parameters=[_param("IdempotencyKey")],
+            )
+        },
+        f"{api}/withdrawals": {
+            "post": _operation(
+                "create_withdrawal",
+                "Move money from a wallet to the user's bank account; the amount is held at once",
+                {
+                    **_ok(
+                        "202",
+                        "accepted: held (available drops) until the bank credits the account, "
+                        "then posted (or voided, releasing the hold)",
+                        "Transfer",
+                        replayable=True,
+                    ),
+                    **_errors("ValidationError", "Forbidden", "NotFound", "Conflict"),
+                    **_errors("Unavailable"),
+                },
+                body="BankTransferRequest",
+                parameters=[_param("IdempotencyKey")],
+            )
+        },
+        f"{api}/live": {
+            "get": _operation(
+                "live",
+                "Websocket feed of the user's balances and transfers (upgrade required)",
+                {
+                    "101": {
+                        "description": (
+                            "Switching to websocket. The server sends JSON text messages: first "
+                            '{"type": "balance", "wallet": Wallet} for each wallet, then '
+                            '{"type": "balance", "wallet": Wallet} and {"type": "transfer", '
+                            '"transfer": Transfer} as they happen, for the user\'s own wallets '
+                            "only. Close codes: 4001 token expired, 4008 too slow (reconnect "
+                            "for a fresh snapshot), 1001 server shutting down."
+                        )
+                    },
+                    **_errors("ValidationError"),
+                },
+                parameters=[
+                    {
+                        "name": "token",
+                        "in": "query",
+                        "required": False,
+                        "description": "the access token, for clients that cannot set headers",
+                        "schema": string(),
+                    }
+                ],
+            )
+        },
         f"{api}/openapi.json": {
             "get": _operation(
                 "openapi",
@@ -199,10 +270,24 @@ def _paths() -> Json:
         "/": {
             "get": _operation(
                 "index",
-                "The start page",
+                "The dashboard page (it uses only this API)",
                 {"200": {"description": "", "content": {"text/html": {}}}},
                 public=True,
-                tag="operations",
+                tag="dashboard",
+            )
+        },
+        "/static/{name}": {
+            "get": _operation(
+                "static_asset",
+                "A file of the dashboard (script module, style sheet, icon)",
+                {
+                    "200": {"description": "the file", "content": {"*/*": {}}},
+                    "304": {"description": "the cached copy is current (If-None-Match)"},
+                    **_errors("NotFound"),
+                },
+                public=True,
+                parameters=[{"name": "name", "in": "path", "required": True, "schema": string()}],
+                tag="dashboard",
             )
         },
     }
@@ -241,6 +326,7 @@ def build_openapi(settings: Settings) -> Json:
                 "LoginRequest": _request_schema(LoginBody, "LoginRequest"),
                 "CreateWalletRequest": _request_schema(CreateWalletBody, "CreateWalletRequest"),
                 "TransferRequest": transfer,
+                "BankTransferRequest": _request_schema(BankTransferBody, "BankTransferRequest"),
             },
             "parameters": PARAMETERS,
             "responses": responses,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from transakt.http.constants import API_PREFIX
-from transakt.http.views import auth, ops, transfers, wallets
+from transakt.http.views import auth, banking, dashboard, ops, transfers, wallets
+from transakt.http.views.live import live
 
 __all__ = ["setup_routes"]
 
@@ -14,7 +15,8 @@ def setup_routes(app: web.Application) -> None:
     """Register the wallet service's routes on ``app``."""
     app.router.add_routes(
         [
-            web.get("/", ops.index, name="index"),
+            web.get("/", dashboard.index, name="index"),
+            web.get("/static/{name}", dashboard.asset, name="static_asset"),
             web.get("/healthz", ops.healthz, name="healthz"),
             web.get("/readyz", ops.readyz, name="readyz"),
             web.get("/metrics", ops.metrics, name="metrics"),
@@ -32,5 +34,10 @@ def setup_routes(app: web.Application) -> None:
             ),
             web.post(f"{API_PREFIX}/transfers", transfers.create_transfer, name="create_transfer"),
             web.get(f"{API_PREFIX}/transfers/{{id}}", transfers.get_transfer, name="get_transfer"),
+            web.get(f"{API_PREFIX}/live", live, name="live"),
+            web.post(f"{API_PREFIX}/deposits", banking.create_deposit, name="create_deposit"),
+            web.post(
+                f"{API_PREFIX}/withdrawals", banking.create_withdrawal, name="create_withdrawal"
+            ),
         ]
     )

@@ -33,6 +33,7 @@ from transakt.http.constants import (
 from transakt.money import CURRENCY_EXPONENTS, MAX_AMOUNT, parse_amount, parse_currency
 
 __all__ = [
+    "BankTransferBody",
     "CreateWalletBody",
     "LoginBody",
     "SignupBody",
@@ -250,6 +251,14 @@ class TransferBody(_Body):
     amount: Amount
     currency: Currency
     memo: OptionalMemo = None
+
+
+class BankTransferBody(_Body):
+    """POST /api/v1/deposits and POST /api/v1/withdrawals."""
+
+    wallet: WalletId
+    amount: Amount
+    currency: Currency
 
 
 def _describe(error: Any) -> tuple[str, str]:

@@ -28,6 +28,7 @@ from transakt.storage.records import (
     Rejected,
     Settlement,
 )
+from transakt.storage.typing import Connection
 
 # Not inside a transaction block: the single statement is its own transaction. (The comment
 # travels with the statement, so whoever watches the server sees what a waiting batch waits for.)
@@ -56,7 +57,7 @@ class BatchResult:
 
 
 async def commit_batch(
-    connection: asyncpg.Connection, operations: Sequence[LedgerOperation]
+    connection: Connection, operations: Sequence[LedgerOperation]
 ) -> BatchResult:
     """Commit the operations in one transaction; on a constraint error, one by one."""
     if not operations:
@@ -97,9 +98,7 @@ def _columns(rows: list[tuple[Any, ...]], width: int) -> list[tuple[Any, ...]]:
     return list(zip(*rows, strict=True))
 
 
-async def _apply(
-    connection: asyncpg.Connection, operations: Sequence[LedgerOperation]
-) -> BatchResult:
+async def _apply(connection: Connection, operations: Sequence[LedgerOperation]) -> BatchResult:
     creates: list[NewTransfer] = []
     settles: list[Settlement] = []
     for operation in operations:

@@ -1,0 +1,43 @@
+"""Deposits and withdrawals: accepted (202) once pending and durable, settled by the bank."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from transakt.actors.banking import BankingService
+from transakt.actors.service import Replay
+from transakt.http._json import json_response, read_json_object
+from transakt.http.auth import current_user_id
+from transakt.http.idempotency import idempotency_key, replay_response
+from transakt.http.schemas import BankTransferBody, validate_body
+from transakt.http.views._shared import node_of
+
+__all__ = ["create_deposit", "create_withdrawal"]
+
+
+def _banking(request: web.Request) -> BankingService:
+    return node_of(request).banking
+
+
+async def create_deposit(request: web.Request) -> web.Response:
+    """POST /api/v1/deposits: 202 with the pending transfer; the bank debits the account."""
+    user_id = current_user_id(request)
+    raw = await read_json_object(request)
+    body = validate_body(BankTransferBody, raw)
+    key = idempotency_key(request, raw)
+    result = await _banking(request).deposit(user_id, body.wallet, body.amount, body.currency, key)
+    if isinstance(result, Replay):
+        return replay_response(result)
+    return json_response(result.to_json(), status=202)
+
+
+async def create_withdrawal(request: web.Request) -> web.Response:
+    """POST /api/v1/withdrawals: 202 with the pending transfer; the amount is held at once."""
+    user_id = current_user_id(request)
+    raw = await read_json_object(request)
+    body = validate_body(BankTransferBody, raw)
+    key = idempotency_key(request, raw)
+    result = await _banking(request).withdraw(user_id, body.wallet, body.amount, body.currency, key)
+    if isinstance(result, Replay):
+        return replay_response(result)
+    return json_response(result.to_json(), status=202)
