@@ -50,6 +50,7 @@ async def test_run_serves_and_stops_gracefully_on_sigterm(
         "TRANSAKT_DATABASE_URL": database_url,
         "TRANSAKT_REDIS_URL": redis_url,
         "TRANSAKT_BANK_URL": bank_url,
+        "TRANSAKT_MAIL_IN_PROCESS": "false",  # no mail files in the working directory
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable,

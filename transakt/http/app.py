@@ -17,6 +17,7 @@ from transakt.http.metrics import HTTP_METRICS_KEY, HttpMetrics
 from transakt.http.middlewares import AccessLogger, request_id_middleware, set_security_headers
 from transakt.http.openapi import OPENAPI_KEY, build_openapi
 from transakt.http.routes import setup_routes
+from transakt.http.views.live import close_live_connections
 from transakt.node import open_node
 from transakt.storage.embedded import ResolvedServices
 
@@ -47,6 +48,7 @@ def create_app(settings: Settings, services: ResolvedServices) -> web.Applicatio
     app[OPENAPI_KEY] = dumps(build_openapi(settings)).encode()
     app.on_response_prepare.append(set_security_headers)
     setup_routes(app)
+    app.on_shutdown.append(close_live_connections)  # open websockets must not delay it
 
     async def node_context(app: web.Application) -> AsyncIterator[None]:
         # Every resource (pools, Redis, actor system) is opened and closed by the node, here.

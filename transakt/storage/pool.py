@@ -14,10 +14,19 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
         )
 
 
-async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+async def create_pool(
+    dsn: str, *, min_size: int = 2, max_size: int = 10, application_name: str | None = None
+) -> asyncpg.Pool:
     """Open a pool whose connections encode and decode json/jsonb as Python objects."""
+    # A name shows in pg_stat_activity, so operators can tell a component's connections apart.
+    settings = {"application_name": application_name} if application_name else None
     pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=30
+        dsn,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        command_timeout=30,
+        server_settings=settings,
     )
     assert pool is not None
     return pool

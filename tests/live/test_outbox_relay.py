@@ -1,0 +1,170 @@
+"""The outbox relay on a database of its own: at once on commit, at least once, each id once."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from live.conftest import DEADLINE_SECONDS, wait_until
+from transakt.actors.live import LiveHub, TransactionSnapshot
+from transakt.actors.outbox_relay import OutboxRelay
+from transakt.runtime import ALL_TOPICS, EventBus
+from transakt.storage.ledger import commit_batch
+from transakt.storage.migrate import migrate
+from transakt.storage.outbox import OutboxEvent, claim_undelivered
+from transakt.storage.pool import create_pool
+from transakt.storage.records import NewTransfer
+
+
+@pytest.fixture
+async def relay_database(database_url: str) -> AsyncIterator[str]:
+    """A fresh, migrated database with one user and wallet, dropped after the test."""
+    name = f"transakt_relay_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(database_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = urlunsplit(urlsplit(database_url)._replace(path=f"/{name}"))
+    try:
+        await migrate(url)
+        connection = await asyncpg.connect(url)
+        await connection.execute(
+            "INSERT INTO users (id, email, name, password_hash, bank_account) "
+            "VALUES ('usr_r', 'r@example.test', 'R', '-', 'DE00');"
+            "INSERT INTO accounts (id, kind, user_id, currency) VALUES "
+            "('wal_r', 'wallet', 'usr_r', 'EUR'), ('settlement_EUR', 'settlement', NULL, 'EUR')"
+        )
+        await connection.close()
+        yield url
+    finally:
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name
+        )
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        await admin.close()
+
+
+@pytest.fixture
+async def pool(relay_database: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on the relay test's database."""
+    opened = await create_pool(relay_database, min_size=1, max_size=4)
+    yield opened
+    await opened.close()
+
+
+async def deposit(pool: asyncpg.Pool, amount: int) -> str:
+    """Commit a deposit to wal_r through the ledger; its transfer id."""
+    transfer_id = f"trf_{secrets.token_hex(8)}"
+    operation = NewTransfer(
+        id=transfer_id, kind="deposit", status="posted", from_account="settlement_EUR",
+        to_account="wal_r", amount=amount, currency="EUR", memo=None, initiator_id=None,
+    )  # fmt: skip
+    async with pool.acquire() as connection:
+        await commit_batch(connection, [operation])
+    return transfer_id
+
+
+class Recorder:
+    """An event bus subscriber that keeps what it is given."""
+
+    def __init__(self, bus: EventBus) -> None:
+        self.events: list[OutboxEvent] = []
+        bus.subscribe(ALL_TOPICS, self._record)
+
+    def _record(self, _topic: str, event: Any) -> None:
+        self.events.append(event)
+
+    def transfers(self) -> list[str]:
+        return [e.payload["transfer"]["id"] for e in self.events if e.topic.startswith("transfer")]
+
+
+async def undelivered(pool: asyncpg.Pool) -> int:
+    count: int = await pool.fetchval("SELECT count(*) FROM outbox WHERE delivered_at IS NULL")
+    return count
+
+
+async def test_events_committed_while_no_relay_ran_go_out_on_restart_once(
+    relay_database: str, pool: asyncpg.Pool
+) -> None:
+    written = [await deposit(pool, 100 + i) for i in range(3)]  # nobody relays yet
+    assert await undelivered(pool) == 6  # a transfer and a balance event each
+
+    bus = EventBus()
+    recorder = Recorder(bus)
+    relay = OutboxRelay(relay_database, pool, bus, poll_seconds=0.1)
+    await relay.start()
+    try:
+        await wait_until(lambda: _none_left(pool), "the backlog to be marked delivered")
+        assert recorder.transfers() == written
+        assert len({e.event_id for e in recorder.events}) == len(recorder.events) == 6
+    finally:
+        await relay.stop()
+
+    # A relay starting later finds nothing undelivered: nothing is published twice.
+    second_bus = EventBus()
+    second = Recorder(second_bus)
+    relay = OutboxRelay(relay_database, pool, second_bus, poll_seconds=0.1)
+    await relay.start()
+    try:
+        assert await relay.drain() == 0
+        later = await deposit(pool, 5)
+        await wait_until(lambda: second.transfers() == [later], "the new event")
+    finally:
+        await relay.stop()
+
+
+async def test_a_commit_reaches_the_bus_at_once_without_waiting_for_a_poll(
+    relay_database: str, pool: asyncpg.Pool
+) -> None:
+    bus = EventBus()
+    recorder = Recorder(bus)
+    # A poll once a minute: only the commit's notification can deliver within the deadline.
+    relay = OutboxRelay(relay_database, pool, bus, poll_seconds=60.0)
+    await relay.start()
+    try:
+        started = asyncio.get_running_loop().time()
+        transfer_id = await deposit(pool, 42)
+        await wait_until(lambda: transfer_id in recorder.transfers(), "the event")
+        assert asyncio.get_running_loop().time() - started < 5.0
+        assert relay.notifications >= 1
+    finally:
+        await relay.stop()
+
+
+async def test_a_relay_that_crashes_before_marking_delivers_again_and_the_hub_ignores_it(
+    relay_database: str, pool: asyncpg.Pool
+) -> None:
+    transfer_id = await deposit(pool, 700)
+    bus = EventBus()
+    hub = LiveHub(bus, queue_size=16)
+    connection = hub.connect("usr_r")
+    connection.begin(TransactionSnapshot(1, 1, frozenset()), [])  # sees everything after xid 1
+
+    def publish_then_crash(events: Any) -> None:
+        for event in events:
+            bus.publish(event.topic, event)
+        raise RuntimeError("the relay died before marking the rows delivered")
+
+    async with pool.acquire() as raw:
+        with pytest.raises(RuntimeError):
+            await claim_undelivered(raw, 100, publish_then_crash)
+    assert await undelivered(pool) == 2  # still undelivered: it will go out again
+
+    relay = OutboxRelay(relay_database, pool, bus, poll_seconds=0.1)
+    await relay.start()
+    try:
+        await wait_until(lambda: _none_left(pool), "redelivery")
+    finally:
+        await relay.stop()
+    messages = await asyncio.wait_for(connection.take(), DEADLINE_SECONDS)
+    assert len(messages) == 2  # one transfer, one balance: the replay was ignored
+    assert transfer_id in messages[0] and '"balance":700' in messages[1]
+    assert hub.replays == 2
+
+
+async def _none_left(pool: asyncpg.Pool) -> bool:
+    return await undelivered(pool) == 0

@@ -1,0 +1,125 @@
+"""What a process runs to tell people about money: the outbox relay, the live hub, the mailers.
+
+A wallet node opens it with the live hub (and the mailers unless ``mail_in_process`` is off);
+``transakt worker`` opens it with mailers only. Both share the database and nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+
+from transakt.actors.email import EmailActor, MailConfig
+from transakt.actors.live import LiveHub
+from transakt.actors.outbox_relay import OutboxRelay
+from transakt.config import Settings
+from transakt.mail import MailTransport, transport_from_settings
+from transakt.runtime import ActorRef, ActorSystem, RestartPolicy
+from transakt.storage.pool import create_pool
+
+__all__ = ["Notifications", "mail_config", "open_notifications"]
+
+log = logging.getLogger("transakt.notifications")
+
+
+@dataclass(slots=True)
+class Notifications:
+    """The running parts: always a relay; a hub on wallet nodes; mailers where mail is sent."""
+
+    relay: OutboxRelay
+    live: LiveHub | None = None
+    mailers: list[ActorRef] = field(default_factory=list)
+    transport: MailTransport | None = None
+
+    def metrics(self) -> list[tuple[str, str, str, float]]:
+        """(name, type, help, value) of each metric, for /metrics."""
+        relay = self.relay
+        values: list[tuple[str, str, str, float]] = [
+            ("transakt_outbox_published_total", "counter", "events published", relay.published),
+            (
+                "transakt_outbox_delivered_total",
+                "counter",
+                "events marked delivered",
+                relay.delivered,
+            ),
+        ]
+        if self.live is not None:
+            live = self.live
+            values += [
+                ("transakt_live_connections", "gauge", "open live websockets", live.connections),
+                (
+                    "transakt_live_dropped_slow_total",
+                    "counter",
+                    "live websockets dropped as too slow",
+                    live.dropped_slow,
+                ),
+                ("transakt_live_messages_total", "counter", "live messages queued", live.routed),
+            ]
+        return values
+
+
+def mail_config(settings: Settings) -> MailConfig:
+    """The EmailActor's configuration from the settings."""
+    return MailConfig(
+        sender=settings.mail_from,
+        batch_size=settings.mail_batch_size,
+        lease_seconds=settings.mail_lease_seconds,
+        retry_min_seconds=settings.mail_retry_min_seconds,
+        retry_max_seconds=settings.mail_retry_max_seconds,
+        poll_seconds=settings.outbox_poll_seconds,
+    )
+
+
+@asynccontextmanager
+async def open_notifications(
+    settings: Settings,
+    database_url: str,
+    system: ActorSystem,
+    *,
+    live: bool,
+    mail: bool,
+    transport: MailTransport | None = None,
+) -> AsyncIterator[Notifications]:
+    """Start the relay, and the hub and mailers when asked; stop them in reverse order."""
+    async with AsyncExitStack() as stack:
+        # Connections of their own: relaying and mailing never wait for (or hold) one that an
+        # HTTP request needs, and they show in pg_stat_activity under their own name.
+        pool = await create_pool(
+            database_url,
+            min_size=1,
+            max_size=(settings.mail_workers if mail else 0) + 1,
+            application_name="transakt-notifications",
+        )
+        stack.push_async_callback(pool.close)
+        hub = LiveHub(system.events, queue_size=settings.live_queue_size) if live else None
+        if hub is not None:
+            stack.callback(hub.close)
+        relay = OutboxRelay(
+            database_url, pool, system.events, poll_seconds=settings.outbox_poll_seconds
+        )
+        notifications = Notifications(relay=relay, live=hub)
+        if mail:
+            sink = notifications.transport = transport or transport_from_settings(settings)
+            config = mail_config(settings)
+            # A mailer that keeps crashing (the database is gone) backs off up to a minute and
+            # keeps trying (backing off, it cannot reach 100 restarts in 10 minutes): mail waits
+            # in PostgreSQL, so giving up would only delay it more.
+            policy = RestartPolicy(
+                max_restarts=100, within=600.0, min_backoff=0.5, max_backoff=60.0
+            )
+            for index in range(settings.mail_workers):
+                ref = system.spawn(
+                    lambda: EmailActor(pool, sink, config),
+                    name=f"email-{index}",
+                    policy=policy,
+                    mailbox_size=16,
+                )
+                notifications.mailers.append(ref)
+                stack.push_async_callback(ref.stop)
+            log.info("mail goes to %s", sink.describe())
+        # Started last, stopped first: nothing is published to parts that have gone.
+        await relay.start()
+        stack.push_async_callback(relay.stop)
+        yield notifications

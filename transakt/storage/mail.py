@@ -1,0 +1,180 @@
+"""E-mail's durable progress: turning outbox events into mail rows, claiming, marking.
+
+Two steps, each safe with any number of workers (FOR UPDATE SKIP LOCKED):
+
+1. plan: claim transfer events no worker has planned yet, write one ``mail_deliveries`` row per
+   (event, recipient) (a replay cannot add a second), and mark the events planned, in one
+   transaction;
+2. send: claim due rows, which pushes their ``next_attempt_at`` a lease ahead, then mark each
+   sent once the server accepted it, or due again after a backoff, or failed for good.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from transakt.mail.planning import MailTemplate, PlannedMail, planned_mails
+from transakt.storage.typing import Connection
+
+__all__ = [
+    "MailDelivery",
+    "claim_due",
+    "mark_failed",
+    "mark_retry",
+    "mark_sent",
+    "plan_mails",
+    "seconds_until_due",
+]
+
+# The predicate repeats the partial index outbox_mail_unplanned's, so the index is used.
+_CLAIM_EVENTS = """
+SELECT id, event_id, topic, payload::text AS payload FROM outbox
+WHERE mail_planned_at IS NULL AND topic IN ('transfer.posted', 'transfer.voided')
+ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
+"""
+_MARK_PLANNED = "UPDATE outbox SET mail_planned_at = now() WHERE id = ANY($1::bigint[])"
+_USERS = "SELECT id, email, name FROM users WHERE id = ANY($1::text[])"
+_INSERT = """
+INSERT INTO mail_deliveries (event_id, recipient, template, to_address, to_name, counterpart,
+                             transfer)
+SELECT event_id, recipient, template, to_address, to_name, counterpart, transfer::jsonb
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+     AS m(event_id, recipient, template, to_address, to_name, counterpart, transfer)
+ON CONFLICT (event_id, recipient) DO NOTHING
+"""
+# Claiming pushes next_attempt_at a lease ahead in the same statement, so the row is invisible
+# to other workers until the lease ends even after this statement's row lock is gone.
+_CLAIM_DUE = """
+UPDATE mail_deliveries AS m
+SET attempts = m.attempts + 1, next_attempt_at = now() + make_interval(secs => $2)
+FROM (
+    SELECT event_id, recipient FROM mail_deliveries
+    WHERE status = 'pending' AND next_attempt_at <= now()
+    ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED
+) AS due
+WHERE m.event_id = due.event_id AND m.recipient = due.recipient
+RETURNING m.event_id, m.recipient, m.template, m.to_address, m.to_name, m.counterpart,
+          m.transfer::text AS transfer, m.attempts
+"""
+_MARK_SENT = """
+UPDATE mail_deliveries SET status = 'sent', sent_at = now(), last_error = NULL
+WHERE event_id = $1 AND recipient = $2 AND status = 'pending'
+"""
+_MARK_RETRY = """
+UPDATE mail_deliveries AS m
+SET next_attempt_at = now() + make_interval(secs => r.delay), last_error = r.error
+FROM unnest($1::text[], $2::text[], $3::float8[], $4::text[])
+     AS r(event_id, recipient, delay, error)
+WHERE m.event_id = r.event_id AND m.recipient = r.recipient AND m.status = 'pending'
+"""
+_MARK_FAILED = """
+UPDATE mail_deliveries SET status = 'failed', last_error = $3
+WHERE event_id = $1 AND recipient = $2 AND status = 'pending'
+"""
+_SECONDS_UNTIL_DUE = """
+SELECT extract(epoch FROM min(next_attempt_at) - now())::float8
+FROM mail_deliveries WHERE status = 'pending'
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class MailDelivery:
+    """One mail as planned: everything its message is rendered from, and its attempts so far."""
+
+    event_id: str
+    recipient: str
+    template: MailTemplate
+    to_address: str
+    to_name: str
+    counterpart: str | None
+    transfer: dict[str, Any]
+    attempts: int = 0
+
+
+async def plan_mails(connection: Connection, limit: int) -> tuple[int, int]:
+    """Turn up to ``limit`` unplanned transfer events into mail rows; (events, mails) planned."""
+    async with connection.transaction():
+        events = await connection.fetch(_CLAIM_EVENTS, limit)
+        if not events:
+            return 0, 0
+        plans: list[tuple[str, dict[str, Any], PlannedMail]] = []
+        for event in events:
+            payload = json.loads(event["payload"])
+            for mail in planned_mails(event["topic"], payload):
+                plans.append((event["event_id"], payload, mail))
+        people = {p.recipient for _e, _p, p in plans} | {
+            p.counterpart for _e, _p, p in plans if p.counterpart is not None
+        }
+        users = {row["id"]: row for row in await connection.fetch(_USERS, list(people))}
+        rows = []
+        for event_id, payload, mail in plans:
+            recipient = users.get(mail.recipient)
+            if recipient is None:
+                continue  # no such user (cannot happen with the foreign keys): nobody to mail
+            other = users.get(mail.counterpart) if mail.counterpart is not None else None
+            rows.append(
+                (
+                    event_id,
+                    mail.recipient,
+                    mail.template,
+                    recipient["email"],
+                    recipient["name"],
+                    other["name"] if other is not None else None,
+                    json.dumps(payload["transfer"]),
+                )
+            )
+        if rows:
+            await connection.execute(_INSERT, *(list(column) for column in zip(*rows, strict=True)))
+        await connection.execute(_MARK_PLANNED, [event["id"] for event in events])
+    return len(events), len(rows)
+
+
+async def claim_due(connection: Connection, limit: int, lease_seconds: float) -> list[MailDelivery]:
+    """Claim up to ``limit`` mails that are due, for ``lease_seconds``."""
+    rows = await connection.fetch(_CLAIM_DUE, limit, lease_seconds)
+    return [
+        MailDelivery(
+            event_id=row["event_id"],
+            recipient=row["recipient"],
+            template=cast(MailTemplate, row["template"]),
+            to_address=row["to_address"],
+            to_name=row["to_name"],
+            counterpart=row["counterpart"],
+            transfer=json.loads(row["transfer"]),
+            attempts=row["attempts"],
+        )
+        for row in rows
+    ]
+
+
+async def mark_sent(connection: Connection, delivery: MailDelivery) -> None:
+    """The server accepted the mail."""
+    await connection.execute(_MARK_SENT, delivery.event_id, delivery.recipient)
+
+
+async def mark_retry(
+    connection: Connection, retries: Sequence[tuple[MailDelivery, float, str]]
+) -> None:
+    """Make each mail due again after its delay, recording why it was not sent."""
+    if retries:
+        await connection.execute(
+            _MARK_RETRY,
+            [delivery.event_id for delivery, _delay, _error in retries],
+            [delivery.recipient for delivery, _delay, _error in retries],
+            [delay for _delivery, delay, _error in retries],
+            [error[:1000] for _delivery, _delay, error in retries],
+        )
+
+
+async def mark_failed(connection: Connection, delivery: MailDelivery, error: str) -> None:
+    """The mail can never be delivered (the server refused it for good)."""
+    await connection.execute(_MARK_FAILED, delivery.event_id, delivery.recipient, error[:1000])
+
+
+async def seconds_until_due(connection: Connection) -> float | None:
+    """Seconds until the next pending mail is due (0 or less: now), None when none is pending."""
+    value: float | None = await connection.fetchval(_SECONDS_UNTIL_DUE)
+    return value
