@@ -12,12 +12,13 @@ STAMP := $(VENV)/.transakt-installed
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint bench clean distclean
+.PHONY: help venv run test chromium lint bench clean distclean
 
 help:
 	@echo "make venv       create $(VENV) and install Transakt with its dev tools"
 	@echo "make run        run the whole system on embedded PostgreSQL and Redis (transakt up)"
 	@echo "make test       run the test suite (PYTEST_ARGS='-k ledger -x' to narrow it)"
+	@echo "make chromium   install Debian's Chromium for the browser tests (as root, with apt)"
 	@echo "make lint       ruff check, ruff format --check, mypy"
 	@echo "make bench      run every benchmark script in bench/"
 	@echo "make clean      remove caches and build output (keeps $(VENV) and .transakt data)"
@@ -49,8 +50,18 @@ $(STAMP): pyproject.toml | $(BIN)/pip
 run: venv
 	$(BIN)/transakt up
 
-test: venv
+test: venv chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The dashboard's browser tests drive the system Chromium. Installed here when we can (root
+# with apt-get); otherwise those tests skip on a laptop (and fail in CI, which installs it).
+chromium:
+	@if ! command -v chromium >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium for the browser tests"; \
+		{ apt-get update -qq </dev/null && \
+		  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium </dev/null >/dev/null; } || \
+		echo "could not install chromium; the browser tests will skip (outside CI)"; \
+	fi
 
 lint: venv
 	$(BIN)/ruff check .

@@ -34,6 +34,7 @@ from httpkit import (
     unique_email,
 )
 from pydantic import SecretStr
+from servicekit import in_ci, unavailable
 
 from transakt.bank import BankClient
 from transakt.bank import create_app as create_bank_app
@@ -52,18 +53,11 @@ CONNECT_TIMEOUT_SECONDS = 5.0
 T = TypeVar("T")
 
 
-def in_ci() -> bool:
-    """True when running under CI, where every service must be present."""
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
 def require_service(name: str, exc: BaseException, fallback: Callable[[], T] | None = None) -> T:
     """Handle an unreachable service: fail in CI; elsewhere use the fallback, or skip."""
     reason = f"{name} is not reachable ({type(exc).__name__}: {exc})"
-    if in_ci():
-        pytest.fail(f"{reason}; CI must provide it (.ci/run starts it)", pytrace=False)
-    if fallback is None:
-        pytest.skip(f"{reason}; start it to run this test")
+    if fallback is None or in_ci():
+        unavailable(reason, "start it to run this test")
     return fallback()
 
 
@@ -245,6 +239,8 @@ def wallet_settings(database_url: str, redis_url: str, bank_url: str) -> Setting
         jwt_secret=SecretStr(JWT_SECRET),
         database_pool_max=8,
         bank_call_timeout_seconds=5.0,
+        # Mail tests run their own workers against their own SMTP server.
+        mail_in_process=False,
     )
 
 

@@ -20,10 +20,25 @@ __all__ = ["AccessLogger", "request_id_middleware", "set_security_headers"]
 _INCOMING_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._-]{8,64}")
 _SECRET_QUERY_PARAMETERS: Final = frozenset({"token", "access_token"})
 
+# The dashboard's policy, sent with every answer (JSON included: it costs nothing there): only
+# the app's own files run, no inline script or style, no framing, forms post only to the app.
+_CONTENT_SECURITY_POLICY: Final = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self' ws: wss:",
+        "frame-ancestors 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+    )
+)
 _SECURITY_HEADERS: Final = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
+    "Content-Security-Policy": _CONTENT_SECURITY_POLICY,
 }
 # Paths whose answers are personal or live: no cache may keep them.
 _NO_STORE_PREFIXES: Final = (API_PREFIX + "/", "/healthz", "/readyz", "/metrics")

@@ -1,4 +1,4 @@
-"""Operations endpoints: liveness, readiness, metrics, the OpenAPI document, the start page."""
+"""Operations endpoints: liveness, readiness, metrics and the OpenAPI document."""
 
 from __future__ import annotations
 
@@ -14,26 +14,11 @@ from transakt.http.metrics import HTTP_METRICS_KEY
 from transakt.http.openapi import OPENAPI_KEY
 from transakt.http.views._shared import node_of
 
-__all__ = ["healthz", "index", "metrics", "openapi", "readyz"]
+__all__ = ["healthz", "metrics", "openapi", "readyz"]
 
 logger = logging.getLogger("transakt.http")
 
 _PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
-_INDEX_PAGE = """<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>Transakt</title></head>
-<body>
-<h1>Transakt</h1>
-<p>The wallet API is described in <a href="/api/v1/openapi.json">/api/v1/openapi.json</a>.</p>
-</body>
-</html>
-"""
-
-
-async def index(request: web.Request) -> web.Response:
-    """GET /: a start page pointing at the API description (the dashboard comes later)."""
-    return web.Response(text=_INDEX_PAGE, content_type="text/html", charset="utf-8")
 
 
 async def healthz(request: web.Request) -> web.Response:
