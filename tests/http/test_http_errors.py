@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import ClassVar, NoReturn
 
 import aiohttp
+import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
@@ -47,6 +48,7 @@ ERRORS: dict[str, BaseException] = {
     "/mailbox": MailboxFull("wallet-1", 10),
     "/timeout": AskTimeout("wallet-1", "Debit", 1.0),
     "/dead": ActorDeadError("wallet-1"),
+    "/database": asyncpg.InternalClientError("connection lost while executing a query"),
     "/bank": BankUnavailable("the bank is down", retry_after=2.5),
     "/limited": RateLimited("slow down", retry_after=0.2),
     "/field": ValidationFailed("amount must be positive", field="amount"),
@@ -73,6 +75,7 @@ async def client() -> AsyncIterator[TestClient[web.Request, web.Application]]:
         ("/mailbox", 503, "overloaded"),
         ("/timeout", 503, "overloaded"),
         ("/dead", 503, "overloaded"),
+        ("/database", 503, "overloaded"),
         ("/bank", 503, "bank_unavailable"),
         ("/limited", 429, "rate_limited"),
         ("/field", 422, "validation_error"),

@@ -562,6 +562,10 @@ async def test_the_audit_catches_a_balance_changed_behind_the_ledgers_back(
     alice = await make_wallet(balance=100)
     assert await ledger_violations(pool) == []
     await pool.execute("UPDATE accounts SET balance = balance + 1 WHERE id = $1", alice)
-    problems = await ledger_violations(pool)
+    try:
+        problems = await ledger_violations(pool)
+    finally:  # the session database is shared: leave the books as they were
+        await pool.execute("UPDATE accounts SET balance = balance - 1 WHERE id = $1", alice)
     assert any("sum to zero" in line and "EUR sums to 1" in line for line in problems), problems
     assert any(alice in line and "transfers give 100/0/0" in line for line in problems), problems
+    assert await ledger_violations(pool) == []

@@ -25,6 +25,7 @@ from transakt.models import Transfer
 from transakt.node import Node, open_node
 from transakt.storage.audit import ledger_violations
 from transakt.storage.embedded import ResolvedServices
+from transakt.storage.errors import STORAGE_UNAVAILABLE
 from transakt.testing import fund_wallet
 
 
@@ -160,7 +161,7 @@ async def test_storage_faults_lose_nothing_and_apply_nothing_twice(
         for _attempt in range(50):
             try:
                 result = await node.service.transfer(payer.user_id, request, key)
-            except (LedgerUnavailable, asyncpg.PostgresConnectionError, ConnectionError):
+            except (LedgerUnavailable, *STORAGE_UNAVAILABLE):
                 await asyncio.sleep(0.02)  # outcome unknown: retry with the same key
                 continue
             return result.body["id"] if isinstance(result, Replay) else result.id

@@ -29,6 +29,7 @@ from transakt.http._json import json_response
 from transakt.http.keys import REQUEST_ID_KEY
 from transakt.http.typing import Handler
 from transakt.runtime import ActorDeadError, AskTimeout, MailboxFull
+from transakt.storage.errors import STORAGE_UNAVAILABLE
 
 __all__ = ["error_middleware", "error_response", "status_for"]
 
@@ -187,6 +188,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return _overloaded(
             "the request timed out and its outcome is unknown; retry with the same Idempotency-Key",
             1.0,
+        )
+    except STORAGE_UNAVAILABLE as error:
+        # An outage, not a bug: no traceback, and the client is told to retry.
+        logger.warning("database unavailable in %s %s: %r", request.method, request.path, error)
+        return _overloaded(
+            "the database is unavailable; retry shortly (with the same Idempotency-Key)", 1.0
         )
     except web.HTTPException as error:
         if error.status < 400:
