@@ -569,3 +569,26 @@ async def test_the_audit_catches_a_balance_changed_behind_the_ledgers_back(
     assert any("sum to zero" in line and "EUR sums to 1" in line for line in problems), problems
     assert any(alice in line and "transfers give 100/0/0" in line for line in problems), problems
     assert await ledger_violations(pool) == []
+
+
+async def test_replays_in_opposite_orders_on_two_writers_never_deadlock(
+    pool: asyncpg.Pool, make_wallet: MakeWallet
+) -> None:
+    """Concurrent replays reach two writers in different orders: each id applies once."""
+    alice, bob = await make_wallet(balance=1_000_000), await make_wallet()
+    for round_ in range(30):
+        transfers = [p2p(alice, bob, 1, id=f"trf_r{round_}_{n}") for n in range(6)]
+        async with pool.acquire() as first, pool.acquire() as second:
+            results = await asyncio.gather(
+                commit_batch(first, transfers),
+                commit_batch(second, transfers[::-1]),
+            )
+        applied = [
+            outcome.transfer.id
+            for result in results
+            for outcome in result.outcomes
+            if isinstance(outcome, Applied)
+        ]
+        assert sorted(applied) == sorted(t.id for t in transfers)
+    assert (await balances(pool))[bob] == 30 * 6
+    await assert_invariants(pool)
