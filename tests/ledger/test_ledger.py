@@ -574,21 +574,19 @@ async def test_the_audit_catches_a_balance_changed_behind_the_ledgers_back(
 async def test_replays_in_opposite_orders_on_two_writers_never_deadlock(
     pool: asyncpg.Pool, make_wallet: MakeWallet
 ) -> None:
-    """Concurrent replays reach two writers in different orders: each id applies once."""
+    """Concurrent replays split across two writer loops: each id applies once, no deadlock."""
     alice, bob = await make_wallet(balance=1_000_000), await make_wallet()
-    for round_ in range(30):
-        transfers = [p2p(alice, bob, 1, id=f"trf_r{round_}_{n}") for n in range(6)]
-        async with pool.acquire() as first, pool.acquire() as second:
-            results = await asyncio.gather(
-                commit_batch(first, transfers),
-                commit_batch(second, transfers[::-1]),
-            )
-        applied = [
-            outcome.transfer.id
-            for result in results
-            for outcome in result.outcomes
-            if isinstance(outcome, Applied)
-        ]
-        assert sorted(applied) == sorted(t.id for t in transfers)
+    # Batches of six: each loop takes one copy of the same six ids, in opposite orders.
+    writer = LedgerWriter(pool, writers=2, batch_max=6)
+    await writer.start()
+    try:
+        for round_ in range(30):
+            transfers = [p2p(alice, bob, 1, id=f"trf_r{round_}_{n}") for n in range(6)]
+            futures = [writer.submit(t) for t in (*transfers, *transfers[::-1])]
+            outcomes = await asyncio.gather(*futures)  # a deadlock would raise here
+            applied = [o.transfer.id for o in outcomes if isinstance(o, Applied)]
+            assert sorted(applied) == sorted(t.id for t in transfers)
+    finally:
+        await writer.stop()
     assert (await balances(pool))[bob] == 30 * 6
     await assert_invariants(pool)

@@ -19,7 +19,7 @@ import asyncpg
 
 from transakt.errors import Overloaded
 from transakt.storage.ledger import BatchResult, commit_batch
-from transakt.storage.records import LedgerOperation, Outcome
+from transakt.storage.records import LedgerOperation, NewTransfer, Outcome
 
 log = logging.getLogger("transakt.ledger")
 
@@ -31,6 +31,10 @@ class LedgerUnavailable(Overloaded):
 
 
 CommitListener = Callable[[BatchResult], None]
+
+
+def _transfer_id(operation: LedgerOperation) -> str:
+    return operation.id if isinstance(operation, NewTransfer) else operation.transfer_id
 
 
 class LedgerWriter:
@@ -54,6 +58,7 @@ class LedgerWriter:
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._listeners: list[CommitListener] = []
+        self._in_flight: set[str] = set()  # transfer ids in a batch being committed now
         self._closing = False
         # Counters for /metrics.
         self.batches = 0
@@ -111,10 +116,21 @@ class LedgerWriter:
         return future
 
     def _take_batch(self) -> list[tuple[LedgerOperation, asyncio.Future[Outcome]]]:
+        # An operation whose transfer id is in another loop's batch right now waits, in order,
+        # for that batch to finish. Two batches holding the same ids (a client's concurrent
+        # replays) would otherwise wait on each other's uncommitted rows and deadlock.
         batch: list[tuple[LedgerOperation, asyncio.Future[Outcome]]] = []
+        waiting: list[tuple[LedgerOperation, asyncio.Future[Outcome]]] = []
         while self._queue and len(batch) < self._batch_max:
-            batch.append(self._queue.popleft())
+            item = self._queue.popleft()
+            (waiting if _transfer_id(item[0]) in self._in_flight else batch).append(item)
+        self._queue.extendleft(reversed(waiting))
+        self._in_flight.update(_transfer_id(operation) for operation, _future in batch)
         return batch
+
+    def _finished(self, batch: list[tuple[LedgerOperation, asyncio.Future[Outcome]]]) -> None:
+        self._in_flight.difference_update(_transfer_id(operation) for operation, _ in batch)
+        self._wakeup.set()  # operations that waited for these ids may go now
 
     async def _run(self) -> None:
         # Each loop keeps one connection for its life: no pool acquire/reset round trips per
@@ -129,6 +145,10 @@ class LedgerWriter:
                     await self._wakeup.wait()
                     continue
                 batch = self._take_batch()
+                if not batch:  # everything queued waits for ids in a sibling's batch
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                    continue
                 if self._queue:
                     self._wakeup.set()  # let a sibling loop take the rest while we commit
                 if connection is None:
@@ -136,9 +156,14 @@ class LedgerWriter:
                         connection = await self._pool.acquire()
                     except Exception as error:
                         self._unavailable(batch, error)
+                        self._finished(batch)
                         await asyncio.sleep(self._retry_delay)
                         continue
-                if not await self._commit(connection, batch):
+                try:
+                    committed = await self._commit(connection, batch)
+                finally:
+                    self._finished(batch)
+                if not committed:
                     with contextlib.suppress(Exception):
                         await self._pool.release(connection)
                     connection = None

@@ -106,14 +106,6 @@ async def _apply(connection: Connection, operations: Sequence[LedgerOperation]) 
             creates.append(operation)
         else:
             settles.append(operation)
-    # Rows go to the database in id order. Two writers whose batches hold the same ids (a
-    # client's concurrent replays) then wait on each other's rows in one order and cannot
-    # deadlock; in arrival order they could. The sort is stable, so among repeats of an id the
-    # first one sent still wins. Positions the database returns map back through these lists.
-    create_order = sorted(range(len(creates)), key=lambda index: creates[index].id)
-    settle_order = sorted(range(len(settles)), key=lambda index: settles[index].transfer_id)
-    creates = [creates[index] for index in create_order]
-    settles = [settles[index] for index in settle_order]
 
     idempotency = [
         (op.idempotency.user_id, op.idempotency.key, op.idempotency.request_hash,
@@ -136,10 +128,10 @@ async def _apply(connection: Connection, operations: Sequence[LedgerOperation]) 
     ) = row  # fmt: skip
 
     # A created transfer is exactly what was asked for, stamped with the commit's now().
-    applied_creates: dict[int, Outcome] = {}  # by 1-based position in arrival order
+    applied_creates: dict[int, Outcome] = {}
     for position in created:
         new = creates[position - 1]
-        applied_creates[create_order[position - 1] + 1] = Applied(
+        applied_creates[position] = Applied(
             Transfer(
                 id=new.id,
                 kind=new.kind,
@@ -155,10 +147,10 @@ async def _apply(connection: Connection, operations: Sequence[LedgerOperation]) 
                 initiator_id=new.initiator_id,
             )
         )
-    applied_settles: dict[int, Outcome] = {}  # by 1-based position in arrival order
+    applied_settles: dict[int, Outcome] = {}
     for index, position in enumerate(settled):
         settlement = settles[position - 1]
-        applied_settles[settle_order[position - 1] + 1] = Applied(
+        applied_settles[position] = Applied(
             Transfer(
                 id=settlement.transfer_id,
                 kind=kinds[index],
