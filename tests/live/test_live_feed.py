@@ -196,14 +196,21 @@ async def test_a_stuck_client_is_dropped_while_others_keep_receiving(
             await asyncio.sleep(0)  # let the hub run
         assert hub.connections == 1  # only the healthy socket is left
 
-        # The healthy client got every payment, in order, and keeps receiving.
+        # The healthy client got every payment and keeps receiving.
         last = await pay(api, frank, grace, 1)
         payments.append(last)
 
-        def got_all() -> bool:
-            return [m["transfer"]["id"] for m in received if m["type"] == "transfer"] == payments
+        def received_ids() -> list[str]:
+            return [m["transfer"]["id"] for m in received if m["type"] == "transfer"]
 
-        await wait_until(got_all, "the healthy client to get every payment")
+        await wait_until(
+            lambda: sorted(received_ids()) == sorted(payments),
+            "the healthy client to get every payment",
+        )
+        # Each payment exactly once. No order is asserted: these payments were concurrent, and
+        # two writer loops may commit their batches in either order (history lists them by
+        # insertion); a single client's sequential payments are ordered by the other tests.
+        assert len(received_ids()) == len(set(received_ids())) == len(payments)
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reader

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 import asyncpg
+import orjson
 
 from transakt.models import Wallet
 from transakt.storage.records import WALLET_COLUMNS, wallet_from_row
@@ -69,7 +69,7 @@ def _event(row: asyncpg.Record) -> OutboxEvent:
         id=row["id"],
         event_id=row["event_id"],
         topic=row["topic"],
-        payload=json.loads(row["payload"]),
+        payload=orjson.loads(row["payload"]),
         xid=int(row["xid"]),
     )
 
