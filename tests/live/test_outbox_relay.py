@@ -168,3 +168,19 @@ async def test_a_relay_that_crashes_before_marking_delivers_again_and_the_hub_ig
 
 async def _none_left(pool: asyncpg.Pool) -> bool:
     return await undelivered(pool) == 0
+
+
+async def test_events_the_fast_path_published_are_marked_without_being_delivered_again(
+    pool: asyncpg.Pool,
+) -> None:
+    await deposit(pool, 100)  # one transfer event and one balance event
+    async with pool.acquire() as raw:
+        rows = await raw.fetch("SELECT event_id, topic FROM outbox ORDER BY id")
+        seen = {row["event_id"] for row in rows if row["topic"].startswith("transfer.")}
+        delivered: list[OutboxEvent] = []
+        claimed = await claim_undelivered(
+            raw, 100, delivered.extend, delivered_already=seen.__contains__
+        )
+    assert claimed == 2
+    assert [event.topic for event in delivered] == ["balance.changed"]
+    assert await undelivered(pool) == 0

@@ -192,6 +192,13 @@ class OutboxRelay:
                     connection,
                     self._claim_limit,
                     lambda events: self._publish(events, forward=True),
+                    # With a transport the durable path must still forward every event;
+                    # without one, what the fast path published needs only its mark.
+                    delivered_already=(
+                        (lambda _event_id: False)
+                        if self._events.forwards
+                        else self._published.__contains__
+                    ),
                 )
                 total += claimed
                 self.delivered += claimed

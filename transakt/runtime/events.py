@@ -61,6 +61,11 @@ class EventBus:
         self._closed = False
 
     @property
+    def forwards(self) -> bool:
+        """True when published events also go to a transport (other processes)."""
+        return self._forward is not None
+
+    @property
     def pending(self) -> int:
         """Handler (and forwarding) tasks still running."""
         return len(self._tasks)

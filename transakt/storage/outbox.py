@@ -102,16 +102,24 @@ async def claim_undelivered(
     connection: Connection,
     limit: int,
     deliver: Callable[[Sequence[OutboxEvent]], None],
+    *,
+    delivered_already: Callable[[str], bool] = lambda _event_id: False,
 ) -> int:
-    """Claim undelivered events, hand them to ``deliver``, mark them delivered; return how many."""
+    """Claim undelivered events, hand them to ``deliver``, mark them delivered; return how many.
+
+    Events for which ``delivered_already(event_id)`` is true (the fast path published them) are
+    only marked, not decoded again: decoding every payload twice cost a node ~10% of its CPU.
+    """
     # deliver runs inside the claiming transaction, before the mark: if it raises or the process
     # dies, the rows stay undelivered and are claimed again (at least once).
     async with connection.transaction():
-        events = [_event(row) for row in await connection.fetch(_CLAIM, limit)]
-        if events:
-            deliver(events)
-            await connection.execute(_MARK_DELIVERED, [event.id for event in events])
-    return len(events)
+        rows = await connection.fetch(_CLAIM, limit)
+        if rows:
+            fresh = [_event(row) for row in rows if not delivered_already(row["event_id"])]
+            if fresh:
+                deliver(fresh)
+            await connection.execute(_MARK_DELIVERED, [row["id"] for row in rows])
+    return len(rows)
 
 
 NotificationHandler = Callable[[str], None]
