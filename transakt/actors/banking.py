@@ -21,7 +21,7 @@ from transakt.actors.service import (
     new_id,
     settlement_id,
 )
-from transakt.errors import CurrencyMismatch, Forbidden, IdempotencyKeyReused, NotFound
+from transakt.errors import CurrencyMismatch, Forbidden, NotFound
 from transakt.models import Transfer
 from transakt.money import parse_amount
 from transakt.storage.bank_requests import BankRequest, BankRequestKind
@@ -88,7 +88,7 @@ class BankingService:
         idempotency: IdempotencyKey | None,
     ) -> Transfer | Replay:
         if idempotency is not None:
-            replay = await self._replay(user_id, idempotency)
+            replay = await self._wallets.replay(user_id, idempotency)
             if replay is not None:
                 return replay
         amount = parse_amount(amount)
@@ -132,27 +132,10 @@ class BankingService:
             # a crash, its sweep) will carry the request to the bank.
             self._gateway.submit(BankRequest(transfer.id, kind, bank_account, amount, currency))
             return outcome.transfer
-        # Duplicate: a concurrent request with the same key won; answer as its replay.
-        if idempotency is not None:
-            replay = await self._replay(user_id, idempotency)
-            if replay is not None:
-                return replay
-        raise IdempotencyKeyReused(
-            "this transfer id was already used", transfer=outcome.transfer_id
-        )
+        return await self._wallets.answer_duplicate(user_id, idempotency, outcome.transfer_id)
 
     async def _load_bank_account(self, user_id: str) -> str:
         user = await self._repository.user(user_id)
         if user is None:
             raise NotFound("no such user")  # async-lru keeps no exception: nothing cached
         return user.bank_account
-
-    async def _replay(self, user_id: str, idempotency: IdempotencyKey) -> Replay | None:
-        stored = await self._repository.stored_response(user_id, idempotency.key)
-        if stored is None:
-            return None
-        if stored.request_hash != idempotency.request_hash:
-            raise IdempotencyKeyReused(
-                "this Idempotency-Key was used with a different request", key=idempotency.key
-            )
-        return Replay(stored.status_code, stored.response)

@@ -178,7 +178,7 @@ class WalletService:
     ) -> Wallet | Replay:
         """Open a wallet in another currency (one per currency)."""
         if idempotency is not None:
-            replay = await self._replay(user_id, idempotency)
+            replay = await self.replay(user_id, idempotency)
             if replay is not None:
                 return replay
         record = (
@@ -215,7 +215,7 @@ class WalletService:
     ) -> Transfer | Replay:
         """Pay another wallet (by id or by its owner's e-mail); answers once durable."""
         if idempotency is not None:
-            replay = await self._replay(user_id, idempotency)
+            replay = await self.replay(user_id, idempotency)
             if replay is not None:
                 return replay
         if (request.to_wallet is None) == (request.to_email is None):
@@ -252,14 +252,18 @@ class WalletService:
             return outcome.transfer
         if isinstance(outcome, Rejected):
             raise outcome.error
-        # Duplicate: a concurrent request with the same key won; answer as its replay.
+        return await self.answer_duplicate(user_id, idempotency, outcome.transfer_id)
+
+    async def answer_duplicate(
+        self, user_id: str, idempotency: IdempotencyKey | None, transfer_id: str
+    ) -> Replay:
+        """The answer when the ledger found the transfer id taken: a concurrent request with
+        the same key won, so this one is its replay (or a reuse with another body)."""
         if idempotency is not None:
-            replay = await self._replay(user_id, idempotency)
+            replay = await self.replay(user_id, idempotency)
             if replay is not None:
                 return replay
-        raise IdempotencyKeyReused(
-            "this transfer id was already used", transfer=outcome.transfer_id
-        )
+        raise IdempotencyKeyReused("this transfer id was already used", transfer=transfer_id)
 
     async def debit(self, transfer: NewTransfer) -> Outcome:
         """Have the paying wallet's actor approve the transfer and commit it."""
@@ -322,7 +326,8 @@ class WalletService:
             )
         return request.to_wallet
 
-    async def _replay(self, user_id: str, idempotency: IdempotencyKey) -> Replay | None:
+    async def replay(self, user_id: str, idempotency: IdempotencyKey) -> Replay | None:
+        """The stored first response to this key, None if it is new; raises on another body."""
         stored = await self._repository.stored_response(user_id, idempotency.key)
         if stored is None:
             return None
