@@ -185,3 +185,35 @@ async def test_storage_faults_lose_nothing_and_apply_nothing_twice(
     )
     assert count == len(requests)
     await assert_books_balance(node.pool, books)
+
+
+async def test_two_nodes_debiting_the_same_wallets_never_overdraw(
+    wallet_settings: Settings,
+    services: ResolvedServices,
+    node: Node,
+    members: Callable[..., Awaitable[list[Member]]],
+) -> None:
+    """Two copies of each wallet actor (two nodes, as in a failover): the database holds."""
+    people = await members(3, 5_000)
+    books = {person.wallet_id: 5_000 for person in people}
+    rng = random.Random(5)
+    async with open_node(wallet_settings, services) as other:
+        nodes = (node, other)
+        acknowledged = 0
+
+        async def pay(index: int) -> None:
+            nonlocal acknowledged
+            payer, payee = rng.sample(people, 2)
+            amount = rng.randint(50, 400)
+            request = TransferRequest(payer.wallet_id, payee.wallet_id, None, amount, "EUR", None)
+            try:
+                await nodes[index % 2].service.transfer(payer.user_id, request, None)
+            except InsufficientFunds:
+                return
+            acknowledged += 1
+            books[payer.wallet_id] -= amount
+            books[payee.wallet_id] += amount
+
+        await asyncio.gather(*(pay(index) for index in range(600)))
+    assert acknowledged > 50
+    await assert_books_balance(node.pool, books)

@@ -131,5 +131,11 @@ class WalletActor(Actor):
             with contextlib.suppress(Exception):
                 failure = error or asyncio.CancelledError()
                 self.ref.tell(_CommitFailed(self._incarnation, failure))
-        elif not isinstance(committed.result(), Applied):
-            self.available += amount  # refused or a duplicate: give the reservation back
+        else:
+            outcome = committed.result()
+            if not isinstance(outcome, Applied):
+                self.available += amount  # refused or a duplicate: give the reservation back
+            if isinstance(outcome, Rejected):
+                # The database refused what this actor approved: its bound was wrong (another
+                # copy of this actor debits the wallet too, say during a failover). Reload.
+                self._stale = True
