@@ -44,7 +44,8 @@ from pydantic import SecretStr
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from transakt.actors.constants import BANK_STREAM  # noqa: E402 - after the path set-up above
+from bench.transfers import database  # noqa: E402 - after the path set-up above
+from transakt.actors.constants import BANK_STREAM  # noqa: E402
 from transakt.bank.client import BankClient  # noqa: E402
 from transakt.config import Settings  # noqa: E402
 from transakt.http.auth import issue_access_token  # noqa: E402
@@ -53,9 +54,6 @@ from transakt.storage.ledger import commit_batch  # noqa: E402
 from transakt.storage.migrate import migrate  # noqa: E402
 from transakt.storage.records import NewTransfer  # noqa: E402
 
-ADMIN_URL = os.environ.get(
-    "TRANSAKT_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 # The bench empties this Redis database first: keep it apart from anything else.
 REDIS_URL = os.environ.get("TRANSAKT_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 JWT_SECRET = "bench-jwt-secret-" + "x" * 40
@@ -84,22 +82,6 @@ def settings_for(database_url: str, bank_url: str = "http://127.0.0.1:8081") -> 
         jwt_secret=SecretStr(JWT_SECRET),
         bank_service_secret=SecretStr(BANK_SECRET),
     )
-
-
-@asynccontextmanager
-async def database() -> AsyncIterator[str]:
-    name = f"transakt_bench_bank_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(ADMIN_URL)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    base, _, _ = ADMIN_URL.rpartition("/")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        await admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name
-        )
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        await admin.close()
 
 
 @asynccontextmanager
@@ -312,7 +294,7 @@ async def main(quick: bool) -> None:
     redis = aioredis.from_url(REDIS_URL)
     await redis.flushdb()
     try:
-        async with database() as database_url:
+        async with database("transakt_bench_bank") as database_url:
             await migrate(database_url)
             bank_port, wallet_port = free_port(), free_port()
             bank_url = f"http://127.0.0.1:{bank_port}"

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
-import os
 import random
 import statistics
 import subprocess
@@ -27,8 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -38,13 +36,11 @@ import asyncpg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from transakt.storage.ledger import commit_batch  # noqa: E402 - after the path set-up above
+from bench.transfers import database  # noqa: E402 - after the path set-up above
+from transakt.storage.ledger import commit_batch  # noqa: E402
 from transakt.storage.migrate import migrate  # noqa: E402
 from transakt.storage.records import Applied, LedgerOperation, NewTransfer  # noqa: E402
 
-ADMIN_URL = os.environ.get(
-    "TRANSAKT_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 LEDGER = "transakt/storage/ledger.py"
 WALLETS = 1_000
 BATCH_SIZES = (1, 32, 256)
@@ -79,22 +75,6 @@ def load_baseline(ref: str, folder: Path) -> ModuleType:
     sys.modules[spec.name] = module  # dataclasses look their module up while being defined
     spec.loader.exec_module(module)
     return module
-
-
-@asynccontextmanager
-async def database() -> AsyncIterator[str]:
-    name = f"transakt_bench_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(ADMIN_URL)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    base, _, _ = ADMIN_URL.rpartition("/")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        await admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name
-        )
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        await admin.close()
 
 
 async def populate(database_url: str) -> list[str]:

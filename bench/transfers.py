@@ -175,8 +175,9 @@ async def populate(database_url: str, count: int) -> Population:
 
 
 @asynccontextmanager
-async def database() -> AsyncIterator[str]:
-    name = f"transakt_bench_{uuid.uuid4().hex[:8]}"
+async def database(prefix: str = "transakt_bench") -> AsyncIterator[str]:
+    """A fresh database on the local server for one benchmark run, dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(ADMIN_URL)
     await admin.execute(f'CREATE DATABASE "{name}"')
     base, _, _ = ADMIN_URL.rpartition("/")
