@@ -44,15 +44,13 @@ from pydantic import SecretStr
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.transfers import database  # noqa: E402 - after the path set-up above
+from bench.transfers import database, insert_funded_wallets  # noqa: E402 - path set-up
 from transakt.actors.constants import BANK_STREAM  # noqa: E402
 from transakt.bank.client import BankClient  # noqa: E402
 from transakt.config import Settings  # noqa: E402
 from transakt.http.auth import issue_access_token  # noqa: E402
 from transakt.reconcile import reconcile  # noqa: E402
-from transakt.storage.ledger import commit_batch  # noqa: E402
 from transakt.storage.migrate import migrate  # noqa: E402
-from transakt.storage.records import NewTransfer  # noqa: E402
 
 # The bench empties this Redis database first: keep it apart from anything else.
 REDIS_URL = os.environ.get("TRANSAKT_BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
@@ -135,43 +133,10 @@ async def bank_accounts(database_url: str, count: int) -> list[str]:
 async def wallet_users(database_url: str, accounts: list[str]) -> list[tuple[str, str]]:
     """A user per bank account with a funded wallet, inserted directly: (wallet, token)."""
     settings = settings_for(database_url)
-    users = [f"usr_{secrets.token_hex(12)}" for _ in accounts]
-    wallets = [f"wal_{secrets.token_hex(12)}" for _ in accounts]
     connection = await asyncpg.connect(database_url)
     try:
-        await connection.copy_records_to_table(
-            "users",
-            records=[
-                (user, f"{user}@bench.test", "Bench Person", "-", account)
-                for user, account in zip(users, accounts, strict=True)
-            ],
-            columns=["id", "email", "name", "password_hash", "bank_account"],
-        )
-        await connection.copy_records_to_table(
-            "accounts",
-            records=[(w, "wallet", u, CURRENCY) for w, u in zip(wallets, users, strict=True)]
-            + [(f"settlement_{CURRENCY}", "settlement", None, CURRENCY)],
-            columns=["id", "kind", "user_id", "currency"],
-        )
-        # Opening balances, so that withdrawals have something to hold (no initiator: this
-        # is set-up, not a request to the bank, and reconciliation leaves it out).
-        await commit_batch(
-            connection,
-            [
-                NewTransfer(
-                    id=f"trf_open_{wallet}",
-                    kind="deposit",
-                    status="posted",
-                    from_account=f"settlement_{CURRENCY}",
-                    to_account=wallet,
-                    amount=10**9,
-                    currency=CURRENCY,
-                    memo=None,
-                    initiator_id=None,
-                )
-                for wallet in wallets
-            ],
-        )
+        # Opening balances, so that withdrawals have something to hold.
+        users, wallets = await insert_funded_wallets(connection, accounts, 10**9)
     finally:
         await connection.close()
     return [(w, issue_access_token(settings, u).token) for w, u in zip(wallets, users, strict=True)]

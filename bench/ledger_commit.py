@@ -36,7 +36,7 @@ import asyncpg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.transfers import database  # noqa: E402 - after the path set-up above
+from bench.transfers import database, insert_funded_wallets  # noqa: E402 - path set-up
 from transakt.storage.ledger import commit_batch  # noqa: E402
 from transakt.storage.migrate import migrate  # noqa: E402
 from transakt.storage.records import Applied, LedgerOperation, NewTransfer  # noqa: E402
@@ -80,39 +80,9 @@ def load_baseline(ref: str, folder: Path) -> ModuleType:
 async def populate(database_url: str) -> list[str]:
     """1,000 users with a wallet each, funded far beyond what the run moves."""
     await migrate(database_url)
-    users = [f"usr_{uuid.uuid4().hex}" for _ in range(WALLETS)]
-    wallets = [f"wal_{uuid.uuid4().hex}" for _ in range(WALLETS)]
     connection = await asyncpg.connect(database_url)
     try:
-        await connection.copy_records_to_table(
-            "users",
-            records=[(u, f"{u}@bench.test", "Bench", "-", "DE00") for u in users],
-            columns=["id", "email", "name", "password_hash", "bank_account"],
-        )
-        await connection.copy_records_to_table(
-            "accounts",
-            records=[(w, "wallet", u, CURRENCY) for w, u in zip(wallets, users, strict=True)]
-            + [(f"settlement_{CURRENCY}", "settlement", None, CURRENCY)],
-            columns=["id", "kind", "user_id", "currency"],
-        )
-        result = await commit_batch(
-            connection,
-            [
-                NewTransfer(
-                    id=f"trf_fund_{w}",
-                    kind="deposit",
-                    status="posted",
-                    from_account=f"settlement_{CURRENCY}",
-                    to_account=w,
-                    amount=10**12,
-                    currency=CURRENCY,
-                    memo=None,
-                    initiator_id=None,
-                )
-                for w in wallets
-            ],
-        )
-        assert all(isinstance(outcome, Applied) for outcome in result.outcomes)
+        _users, wallets = await insert_funded_wallets(connection, ["DE00"] * WALLETS, 10**12)
         await connection.execute("VACUUM ANALYZE")
     finally:
         await connection.close()

@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,48 +130,66 @@ async def populate(database_url: str, count: int) -> Population:
     """Create users and funded wallets in bulk (signing up 10,000 people over HTTP is not the
     point here), and mint their access tokens the way the node does."""
     from transakt.http.auth import issue_access_token
-    from transakt.storage.ledger import commit_batch
-    from transakt.storage.records import NewTransfer
 
     await migrate(database_url)
     settings = settings_for(database_url, 0)
-    users = [f"usr_{uuid.uuid4().hex}" for _ in range(count + 1)]
-    wallets = [f"wal_{uuid.uuid4().hex}" for _ in range(count + 1)]
     connection = await asyncpg.connect(database_url)
     try:
-        await connection.copy_records_to_table(
-            "users",
-            records=[(u, f"{u}@bench.test", "Bench", "-", "DE00") for u in users],
-            columns=["id", "email", "name", "password_hash", "bank_account"],
-        )
-        await connection.copy_records_to_table(
-            "accounts",
-            records=[(w, "wallet", u, CURRENCY) for w, u in zip(wallets, users, strict=True)]
-            + [(f"settlement_{CURRENCY}", "settlement", None, CURRENCY)],
-            columns=["id", "kind", "user_id", "currency"],
-        )
-        for start in range(0, len(wallets), 2000):
-            await commit_batch(
-                connection,
-                [
-                    NewTransfer(
-                        id=f"trf_fund_{w}",
-                        kind="deposit",
-                        status="posted",
-                        from_account=f"settlement_{CURRENCY}",
-                        to_account=w,
-                        amount=10**12,
-                        currency=CURRENCY,
-                        memo=None,
-                        initiator_id=None,
-                    )
-                    for w in wallets[start : start + 2000]
-                ],
-            )
+        users, wallets = await insert_funded_wallets(connection, ["DE00"] * (count + 1), 10**12)
     finally:
         await connection.close()
     tokens = {w: issue_access_token(settings, u).token for w, u in zip(wallets, users, strict=True)}
     return Population(wallets=wallets[:-1], tokens=tokens, merchant=wallets[-1])
+
+
+async def insert_funded_wallets(
+    connection: asyncpg.Connection, bank_accounts: Sequence[str], amount: int
+) -> tuple[list[str], list[str]]:
+    """One user per bank account, each with a wallet funded with ``amount``, in bulk.
+
+    Signing thousands of people up over HTTP is not what the benchmarks measure; the opening
+    deposits still go through the real ledger. Returns (user ids, wallet ids).
+    """
+    from transakt.storage.ledger import commit_batch
+    from transakt.storage.records import Applied, NewTransfer
+
+    users = [f"usr_{uuid.uuid4().hex}" for _ in bank_accounts]
+    wallets = [f"wal_{uuid.uuid4().hex}" for _ in bank_accounts]
+    await connection.copy_records_to_table(
+        "users",
+        records=[
+            (user, f"{user}@bench.test", "Bench", "-", account)
+            for user, account in zip(users, bank_accounts, strict=True)
+        ],
+        columns=["id", "email", "name", "password_hash", "bank_account"],
+    )
+    await connection.copy_records_to_table(
+        "accounts",
+        records=[(w, "wallet", u, CURRENCY) for w, u in zip(wallets, users, strict=True)]
+        + [(f"settlement_{CURRENCY}", "settlement", None, CURRENCY)],
+        columns=["id", "kind", "user_id", "currency"],
+    )
+    for start in range(0, len(wallets), 2000):
+        # No initiator: set-up money, not a bank request (reconciliation leaves it out).
+        result = await commit_batch(
+            connection,
+            [
+                NewTransfer(
+                    id=f"trf_fund_{wallet}",
+                    kind="deposit",
+                    status="posted",
+                    from_account=f"settlement_{CURRENCY}",
+                    to_account=wallet,
+                    amount=amount,
+                    currency=CURRENCY,
+                    memo=None,
+                    initiator_id=None,
+                )
+                for wallet in wallets[start : start + 2000]
+            ],
+        )
+        assert all(isinstance(outcome, Applied) for outcome in result.outcomes)
+    return users, wallets
 
 
 @asynccontextmanager
