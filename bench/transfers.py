@@ -103,12 +103,11 @@ def serve(variant: str, database_url: str, port: int) -> None:
     app = create_app(settings, ResolvedServices(database_url=database_url, redis_url=None))
     if variant == "lock":
         from bench.lock_per_transfer import LockPerTransferService
-        from transakt.node import BankVerifier
 
         async def swap_service(app: web.Application) -> AsyncIterator[None]:
             node = app[NODE_KEY]
             node.service = LockPerTransferService(
-                node.repository, node.system, BankVerifier(node.bank), pool=node.pool
+                node.repository, node.system, node.gateway, pool=node.pool
             )
             yield
 

@@ -16,7 +16,7 @@ from transakt.actors.banking import BankingService
 from transakt.actors.breaker import CircuitBreaker
 from transakt.actors.ledger_writer import LedgerWriter
 from transakt.actors.notifications import Notifications, open_notifications
-from transakt.actors.service import VerifiedAccount, WalletService
+from transakt.actors.service import WalletService
 from transakt.actors.wallet import WalletActor
 from transakt.bank.client import BankClient
 from transakt.config import Settings
@@ -29,23 +29,6 @@ if TYPE_CHECKING:
     import asyncpg
 
     from transakt.storage.embedded import ResolvedServices
-
-
-class BankVerifier:
-    """Verifies signup bank accounts with the bank directly, without the gateway's breaker.
-
-    The node verifies through its BankGateway; this stays for tools that have no gateway.
-    """
-
-    def __init__(self, bank: BankClient) -> None:
-        self._bank = bank
-
-    async def verify(self, account: str, name: str) -> VerifiedAccount | None:
-        """The bank's view of the account, or None when it does not know it."""
-        found = await self._bank.verify_user(account, name=name)
-        if found is None:
-            return None
-        return VerifiedAccount(account=found.account, name=found.name, currency=found.currency)
 
 
 @dataclass(slots=True)
