@@ -13,12 +13,11 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
 
 import asyncpg
 
 from transakt.errors import Overloaded
-from transakt.storage.ledger import BatchResult, commit_batch
+from transakt.storage.ledger import commit_batch
 from transakt.storage.records import LedgerOperation, NewTransfer, Outcome
 
 log = logging.getLogger("transakt.ledger")
@@ -28,9 +27,6 @@ class LedgerUnavailable(Overloaded):
     """The ledger could not commit; the outcome is unknown, so retry with the Idempotency-Key."""
 
     code = "ledger_unavailable"
-
-
-CommitListener = Callable[[BatchResult], None]
 
 
 def _transfer_id(operation: LedgerOperation) -> str:
@@ -57,7 +53,6 @@ class LedgerWriter:
         self._queue: deque[tuple[LedgerOperation, asyncio.Future[Outcome]]] = deque()
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._listeners: list[CommitListener] = []
         self._in_flight: set[str] = set()  # transfer ids in a batch being committed now
         self._closing = False
         # Counters for /metrics.
@@ -77,10 +72,6 @@ class LedgerWriter:
     def queued(self) -> int:
         """Operations waiting for a batch."""
         return len(self._queue)
-
-    def add_listener(self, listener: CommitListener) -> None:
-        """Call ``listener`` (synchronously, after commit) with every committed batch."""
-        self._listeners.append(listener)
 
     async def start(self) -> None:
         """Start the writer loops."""
@@ -208,11 +199,6 @@ class LedgerWriter:
         for (_operation, future), outcome in zip(batch, result.outcomes, strict=True):
             if not future.done():
                 future.set_result(outcome)
-        for listener in self._listeners:
-            try:
-                listener(result)
-            except Exception:
-                log.exception("ledger commit listener failed")
         return True
 
     @staticmethod

@@ -30,11 +30,6 @@ class Debit:
 
 
 @dataclass(frozen=True, slots=True)
-class GetAvailable:
-    """Ask for the actor's current view: (available lower bound, amount in flight)."""
-
-
-@dataclass(frozen=True, slots=True)
 class _CommitFailed:
     """Internal: a commit failed mid-way, so this actor's view may be wrong: crash and reload."""
 
@@ -85,7 +80,7 @@ class WalletActor(Actor):
         self._stale = False
 
     async def receive(self, message: Any) -> Any:
-        """Handle a Debit (reply deferred until durable), a failure notice or a query."""
+        """Handle a Debit (reply deferred until durable) or a commit-failure notice."""
         if isinstance(message, Debit):
             return await self._debit(message.transfer)
         if isinstance(message, _CommitFailed):
@@ -94,8 +89,6 @@ class WalletActor(Actor):
             raise LedgerOutcomeUnknown(
                 f"a commit of a debit from {self.wallet_id} failed: {message.error!r}"
             )
-        if isinstance(message, GetAvailable):
-            return (self.available, self.in_flight)
         raise TypeError(f"WalletActor cannot handle {type(message).__name__}")
 
     async def _debit(self, transfer: NewTransfer) -> Deferred[Outcome] | Rejected:

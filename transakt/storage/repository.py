@@ -159,13 +159,6 @@ class Repository:
             currency,
         )
 
-    async def settlement_account(self, currency: str) -> str | None:
-        """The id of the bank settlement account of a currency."""
-        value: str | None = await self.pool.fetchval(
-            "SELECT id FROM accounts WHERE kind = 'settlement' AND currency = $1", currency
-        )
-        return value
-
     async def wallet(self, wallet_id: str) -> Wallet | None:
         """A wallet by id (settlement accounts are not wallets)."""
         row = await self.pool.fetchrow(
