@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from transakt.config.settings import InsecureSettings, Settings
+from transakt.loop import run as run_loop
 
 if TYPE_CHECKING:
     from transakt.bank.models import BankAccount
@@ -450,7 +451,7 @@ async def _supervise(
 
 def cmd_up(settings: Settings) -> int:
     """Run wallet node and sandbox bank on embedded PostgreSQL and Redis until Ctrl-C."""
-    return asyncio.run(_up(settings))
+    return run_loop(_up(settings), settings.event_loop)
 
 
 # --------------------------------------------------------------------------------------------

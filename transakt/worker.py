@@ -14,6 +14,7 @@ import signal
 
 from transakt.actors.notifications import open_notifications
 from transakt.config import Settings
+from transakt.loop import run as run_loop
 from transakt.runtime import ActorSystem
 from transakt.storage.embedded import ResolvedServices
 from transakt.storage.migrate import migrate
@@ -61,4 +62,4 @@ async def serve_worker(
 
 def run(settings: Settings, services: ResolvedServices) -> None:
     """Run the mail worker against the configured database until SIGTERM or SIGINT."""
-    asyncio.run(serve_worker(settings, services.database_url))
+    run_loop(serve_worker(settings, services.database_url), settings.event_loop)

@@ -21,6 +21,7 @@ from transakt.bank.store import BankStore
 from transakt.bank.views import DIRECTORY_KEY, FAULTS_KEY, METRICS_KEY, STORE_KEY, routes
 from transakt.config import Settings
 from transakt.errors import BankUnavailable, DomainError
+from transakt.loop import run as run_loop
 
 __all__ = ["create_app", "run"]
 
@@ -141,7 +142,7 @@ def create_app(
 
 def run(settings: Settings, database_url: str) -> None:
     """Serve the bank on settings.bank_host:bank_port until SIGINT or SIGTERM (blocking)."""
-    asyncio.run(_serve(settings, database_url))
+    run_loop(_serve(settings, database_url), settings.event_loop)
 
 
 async def _serve(settings: Settings, database_url: str) -> None:

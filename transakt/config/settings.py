@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     node_id: str = "node-1"
     data_dir: Path = Path(".transakt")
 
+    # Process: which asyncio event loop servers run on ("auto": uvloop where installed).
+    event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
+
     # HTTP front door.
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)

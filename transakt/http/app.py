@@ -18,6 +18,7 @@ from transakt.http.middlewares import AccessLogger, request_id_middleware, set_s
 from transakt.http.openapi import OPENAPI_KEY, build_openapi
 from transakt.http.routes import setup_routes
 from transakt.http.views.live import close_live_connections
+from transakt.loop import loop_factory
 from transakt.node import open_node
 from transakt.storage.embedded import ResolvedServices
 
@@ -69,6 +70,7 @@ def run(settings: Settings, services: ResolvedServices) -> None:
         access_log_class=AccessLogger,
         access_log=logging.getLogger("transakt.http.access"),
         shutdown_timeout=_SHUTDOWN_TIMEOUT,
+        loop=loop_factory(settings.event_loop)(),
         handle_signals=True,
         print=lambda *_: logger.info(
             "wallet service listening on http://%s:%s", settings.host, settings.port
