@@ -67,7 +67,7 @@ async def test_p2p_moves_money_and_writes_events(
     assert result.wallets[bob]["balance"] == 300
     topics = await pool.fetch("SELECT topic FROM outbox ORDER BY id")
     assert [row["topic"] for row in topics].count("transfer.posted") == 2  # funding + p2p
-    assert [row["topic"] for row in topics].count("balance.changed") == 3
+    assert [row["topic"] for row in topics].count("balance.changed") == 0  # carried inside
     await assert_invariants(pool)
 
 
@@ -375,7 +375,7 @@ async def test_outbox_payloads_have_the_documented_shape(
         first = await commit_batch(connection, [transfer, hold])
         second = await commit_batch(connection, [Settlement(hold.id, "posted")])
     events = await pool.fetch("SELECT event_id, topic, payload FROM outbox ORDER BY id")
-    transfer_events = {row["event_id"]: row for row in events if row["topic"] != "balance.changed"}
+    transfer_events = {row["event_id"]: row for row in events}
     assert set(transfer_events) == {
         f"{transfer.id}:posted",
         f"{hold.id}:pending",
@@ -383,10 +383,15 @@ async def test_outbox_payloads_have_the_documented_shape(
     }
     posted = transfer_events[f"{transfer.id}:posted"]
     assert posted["topic"] == "transfer.posted"
+    # The wallets as the batch left them, each as the live feed shows it.
+    moved = {
+        w: {**s, "available": s["balance"] - s["pending_out"]} for w, s in first.wallets.items()
+    }
     assert posted["payload"] == {
         "transfer": (await committed_row(pool, transfer.id)).to_json(),
         "from_user": alice_user,
         "to_user": bob_user,
+        "wallets": [moved[alice], moved[bob]],
     }
     pending = transfer_events[f"{hold.id}:pending"]
     assert pending["topic"] == "transfer.pending"
@@ -395,22 +400,16 @@ async def test_outbox_payloads_have_the_documented_shape(
     assert pending["payload"] == {
         "transfer": created_hold.transfer.to_json(),
         "from_user": alice_user,
-        "to_user": None,  # the settlement account has no owner
+        "to_user": None,  # the settlement account has no owner, and is no wallet
+        "wallets": [moved[alice]],
     }
     settled_hold = transfer_events[f"{hold.id}:posted"]
     assert settled_hold["topic"] == "transfer.posted"
     assert settled_hold["payload"]["transfer"] == (await committed_row(pool, hold.id)).to_json()
 
-    balance_events = [row for row in events if row["topic"] == "balance.changed"]
-    # First batch: alice and bob; second: alice (the settlement account is no wallet).
-    assert len(balance_events) == 3
-    assert len({row["event_id"] for row in balance_events}) == 3
-    assert all(row["event_id"].startswith("balance:") for row in balance_events)
-    states = [row["payload"]["wallet"] for row in balance_events]
-    expected = [*first.wallets.values(), *second.wallets.values()]
-    assert sorted(states, key=repr) == sorted(
-        ({**w, "available": w["balance"] - w["pending_out"]} for w in expected), key=repr
-    )
+    assert settled_hold["payload"]["wallets"] == [
+        {**second.wallets[alice], "available": second.wallets[alice]["balance"]}
+    ]
     assert set(first.wallets) == {alice, bob} and set(second.wallets) == {alice}
     assert first.wallets[alice] == {
         "id": alice,
@@ -473,6 +472,7 @@ async def test_offsetting_transfers_still_name_their_users(
     row = await pool.fetchrow("SELECT payload FROM outbox WHERE event_id = $1", f"{back.id}:posted")
     assert row["payload"]["from_user"] == await owner(pool, bob)
     assert row["payload"]["to_user"] == await owner(pool, alice)
+    assert row["payload"]["wallets"] == []  # neither balance moved: nothing to update
     await assert_invariants(pool)
 
 

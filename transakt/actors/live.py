@@ -9,9 +9,10 @@ queue on its next turn, so a burst (one group commit can hold hundreds of paymen
 merchant) may queue up to ``limit * 8`` before the writer runs: healthy clients survive bursts,
 and memory stays bounded either way.
 
-Routing uses the user ids the ledger puts in every payload: a balance goes to the wallet's
-owner, a transfer to the payer's and the payee's owners (the settlement side has none). A user
-never receives an event about wallets that are not theirs.
+Routing uses the user ids the ledger puts in every payload: a transfer goes to the payer's and
+the payee's owners (the settlement side has none), and each wallet state the event carries (the
+wallets the commit moved) goes to that wallet's owner as a balance. A user never receives an
+event about wallets that are not theirs.
 
 A connection starts with a snapshot of the user's wallets, taken in a REPEATABLE READ
 transaction together with ``pg_current_snapshot()``. Events written by transactions that the
@@ -231,18 +232,22 @@ class LiveHub:
             self.replays += 1
             return
         payload = event.payload
-        if topic == "balance.changed":
-            wallet = payload.get("wallet") or {}
-            owners: Iterable[Any] = (wallet.get("user_id"),)
-            targets = self._targets(owners)
-            if targets:
-                self._offer(targets, event.xid, wallet_message(wallet))
+        if topic == "balance.changed":  # written before transfer events carried the wallets
+            self._offer_balance(payload.get("wallet") or {}, event.xid)
             return
         owners = {payload.get("from_user"), payload.get("to_user")}
         targets = self._targets(owners)
         if targets:
             message = _encode({"type": "transfer", "transfer": payload.get("transfer")})
             self._offer(targets, event.xid, message)
+        # The payer's and payee's wallets as this commit left them (those whose balances moved).
+        for wallet in payload.get("wallets") or ():
+            self._offer_balance(wallet, event.xid)
+
+    def _offer_balance(self, wallet: dict[str, Any], xid: int) -> None:
+        targets = self._targets((wallet.get("user_id"),))
+        if targets:
+            self._offer(targets, xid, wallet_message(wallet))
 
     def _targets(self, owners: Iterable[Any]) -> list[LiveConnection]:
         by_user = self._by_user
