@@ -17,7 +17,7 @@ from transakt.actors.outbox_relay import OutboxRelay
 from transakt.runtime import ALL_TOPICS, EventBus
 from transakt.storage.ledger import commit_batch
 from transakt.storage.migrate import migrate
-from transakt.storage.outbox import OutboxEvent, claim_undelivered
+from transakt.storage.outbox import OutboxEvent, claim_undelivered, prune_outbox
 from transakt.storage.pool import create_pool
 from transakt.storage.records import NewTransfer
 
@@ -183,3 +183,43 @@ async def test_events_the_fast_path_published_are_marked_without_being_delivered
     assert claimed == 2
     assert [event.event_id for event in delivered] == [f"{second}:posted"]
     assert await undelivered(pool) == 0
+
+
+async def test_only_old_events_every_reader_is_done_with_are_pruned(pool: asyncpg.Pool) -> None:
+    kept_young, kept_undelivered, kept_unmailed, pruned = [
+        await deposit(pool, 10 + i) for i in range(4)
+    ]
+    await pool.execute(
+        "UPDATE outbox SET delivered_at = now(), mail_planned_at = now() WHERE event_id <> $1",
+        f"{kept_undelivered}:posted",
+    )
+    await pool.execute(
+        "UPDATE outbox SET mail_planned_at = NULL WHERE event_id = $1", f"{kept_unmailed}:posted"
+    )
+    await pool.execute(
+        "UPDATE outbox SET created_at = now() - interval '2 hours' WHERE event_id <> $1",
+        f"{kept_young}:posted",
+    )
+    async with pool.acquire() as connection:
+        assert await prune_outbox(connection, 3600, 100) == 1
+        assert await prune_outbox(connection, 3600, 100) == 0
+    left = {row["event_id"] for row in await pool.fetch("SELECT event_id FROM outbox")}
+    assert left == {f"{t}:posted" for t in (kept_young, kept_undelivered, kept_unmailed)}
+    assert f"{pruned}:posted" not in left
+    # The ledger is untouched: the transfer itself is the record.
+    assert await pool.fetchval("SELECT count(*) FROM transfers WHERE id = $1", pruned) == 1
+
+
+async def test_the_relay_prunes_what_is_past_its_retention(
+    relay_database: str, pool: asyncpg.Pool
+) -> None:
+    for i in range(5):
+        await deposit(pool, 10 + i)
+    await pool.execute(
+        "UPDATE outbox SET delivered_at = now(), mail_planned_at = now(), "
+        "created_at = now() - interval '1 day'"
+    )
+    relay = OutboxRelay(relay_database, pool, EventBus(), retention_seconds=60)
+    assert await relay.prune() == 5
+    assert relay.pruned == 5
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 0

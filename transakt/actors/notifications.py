@@ -44,6 +44,12 @@ class Notifications:
                 "events marked delivered",
                 relay.delivered,
             ),
+            (
+                "transakt_outbox_pruned_total",
+                "counter",
+                "events past retention deleted",
+                relay.pruned,
+            ),
         ]
         if self.live is not None:
             live = self.live
@@ -97,7 +103,11 @@ async def open_notifications(
         if hub is not None:
             stack.callback(hub.close)
         relay = OutboxRelay(
-            database_url, pool, system.events, poll_seconds=settings.outbox_poll_seconds
+            database_url,
+            pool,
+            system.events,
+            poll_seconds=settings.outbox_poll_seconds,
+            retention_seconds=settings.outbox_retention_seconds,
         )
         notifications = Notifications(relay=relay, live=hub)
         if mail:

@@ -36,6 +36,7 @@ from transakt.storage.outbox import (
     events_between,
     last_event_id,
     parse_notification,
+    prune_outbox,
 )
 
 __all__ = ["OutboxRelay"]
@@ -49,6 +50,10 @@ _REMEMBERED_IDS: Final = 200_000
 _READ_LIMIT: Final = 5_000
 # Marking delivered is not on the latency path: batching it costs the database less.
 _DRAIN_PAUSE_SECONDS: Final = 0.1
+# How often the durable path also deletes events past their retention, and how many per
+# statement.
+_PRUNE_EVERY_SECONDS: Final = 60.0
+_PRUNE_BATCH: Final = 5_000
 
 
 class OutboxRelay:
@@ -62,8 +67,11 @@ class OutboxRelay:
         *,
         poll_seconds: float = 1.0,
         claim_limit: int = 1_000,
+        retention_seconds: float = 7 * 24 * 3600.0,
     ) -> None:
         self._pool = pool
+        self._retention_seconds = retention_seconds
+        self._next_prune = 0.0
         self._events = events
         self._poll_seconds = poll_seconds
         self._claim_limit = claim_limit
@@ -79,6 +87,7 @@ class OutboxRelay:
         self.published = 0
         self.delivered = 0
         self.notifications = 0
+        self.pruned = 0
 
     def __repr__(self) -> str:
         return (
@@ -179,9 +188,27 @@ class OutboxRelay:
             self._drain_wanted.clear()
             try:
                 await self.drain()
+                now = asyncio.get_running_loop().time()
+                if now >= self._next_prune:
+                    self._next_prune = now + _PRUNE_EVERY_SECONDS
+                    await self.prune()
             except Exception as error:  # the loop must outlive any one failure
                 log.warning("outbox delivery failed (%r); retrying", error)
             await asyncio.sleep(_DRAIN_PAUSE_SECONDS)
+
+    async def prune(self) -> int:
+        """Delete the events past their retention that every reader is done with."""
+        total = 0
+        async with self._pool.acquire() as connection:
+            while True:
+                deleted = await prune_outbox(connection, self._retention_seconds, _PRUNE_BATCH)
+                total += deleted
+                if deleted < _PRUNE_BATCH:
+                    break
+        self.pruned += total
+        if total:
+            log.info("pruned %d outbox events older than %.0fs", total, self._retention_seconds)
+        return total
 
     async def drain(self) -> int:
         """Deliver and mark every undelivered event this relay can claim; return how many."""

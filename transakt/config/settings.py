@@ -100,6 +100,8 @@ class Settings(BaseSettings):
 
     # Outbox relay and the live feed (GET /api/v1/live).
     outbox_poll_seconds: float = Field(1.0, gt=0)
+    # Relayed (and, where mail reads them, mailed) events are deleted once this old.
+    outbox_retention_seconds: float = Field(7 * 24 * 3600.0, gt=0)
     live_queue_size: int = Field(256, ge=1, le=100_000)
     live_heartbeat_seconds: float = Field(20.0, gt=0)
 

@@ -30,6 +30,7 @@ __all__ = [
     "events_between",
     "last_event_id",
     "parse_notification",
+    "prune_outbox",
     "wallets_with_snapshot",
 ]
 
@@ -49,6 +50,18 @@ SELECT {_COLUMNS} FROM outbox WHERE delivered_at IS NULL
 ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
 """
 _MARK_DELIVERED = "UPDATE outbox SET delivered_at = now() WHERE id = ANY($1::bigint[])"
+# Done with: relayed, and either mailed about (planned) or of a topic mail never reads. Oldest
+# first, a bounded batch at a time, so a large backlog never holds locks for long.
+_PRUNE = """
+DELETE FROM outbox WHERE id IN (
+    SELECT id FROM outbox
+    WHERE created_at < now() - make_interval(secs => $1)
+      AND delivered_at IS NOT NULL
+      AND (mail_planned_at IS NOT NULL OR topic NOT IN ('transfer.posted', 'transfer.voided'))
+    ORDER BY id LIMIT $2
+    FOR UPDATE SKIP LOCKED
+)
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +133,16 @@ async def claim_undelivered(
                 deliver(fresh)
             await connection.execute(_MARK_DELIVERED, [row["id"] for row in rows])
     return len(rows)
+
+
+async def prune_outbox(connection: Connection, older_than_seconds: float, limit: int) -> int:
+    """Delete up to ``limit`` events older than that which every reader is done with.
+
+    The ledger never needs them (transfers are the record; the event id is only a dedupe key
+    for events not yet read), so the outbox stays the size of its retention window.
+    """
+    status: str = await connection.execute(_PRUNE, older_than_seconds, limit)
+    return int(status.rpartition(" ")[2])
 
 
 NotificationHandler = Callable[[str], None]
