@@ -11,10 +11,12 @@ from transakt.actors.wallet import Debit, WalletActor
 from transakt.errors import (
     BankAccountInvalid,
     CurrencyMismatch,
+    DomainError,
     EmailTaken,
     Forbidden,
     IdempotencyKeyReused,
     NotFound,
+    Overloaded,
     Unauthorized,
     ValidationFailed,
 )
@@ -213,11 +215,27 @@ class WalletService:
     async def transfer(
         self, user_id: str, request: TransferRequest, idempotency: IdempotencyKey | None
     ) -> Transfer | Replay:
-        """Pay another wallet (by id or by its owner's e-mail); answers once durable."""
-        if idempotency is not None:
-            replay = await self.replay(user_id, idempotency)
-            if replay is not None:
-                return replay
+        """Pay another wallet (by id or by its owner's e-mail); answers once durable.
+
+        A keyed request is not looked up first: its transfer id derives from the key, so the
+        ledger itself finds a replay (a Duplicate), and only then is the stored answer read.
+        Every payment saves a database round trip; a replay whose body no longer passes (the
+        wallet has spent the money since, say) is still answered from the stored response.
+        """
+        try:
+            return await self._transfer(user_id, request, idempotency)
+        except (IdempotencyKeyReused, Overloaded):
+            raise  # already the answer about the key; or the database is struggling
+        except DomainError:
+            if idempotency is not None:
+                replay = await self.replay(user_id, idempotency)
+                if replay is not None:
+                    return replay
+            raise
+
+    async def _transfer(
+        self, user_id: str, request: TransferRequest, idempotency: IdempotencyKey | None
+    ) -> Transfer | Replay:
         if (request.to_wallet is None) == (request.to_email is None):
             raise ValidationFailed(
                 "give exactly one of to_wallet and to_email", fields=["to_wallet", "to_email"]
