@@ -19,6 +19,21 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
         )
 
 
+class _StatelessConnection(asyncpg.Connection):
+    """A pooled connection that needs no reset query when it goes back to the pool.
+
+    asyncpg's default reset (unlock advisory locks, close cursors, UNLISTEN, RESET ALL) costs a
+    round trip on every release, as much as the query the connection was taken for. Nothing
+    that borrows from these pools keeps session state: listeners and advisory locks live on
+    connections of their own, settings are per transaction, cursors close with theirs. asyncpg
+    still rolls back a transaction left open, and forgets listeners, on release.
+    """
+
+    def get_reset_query(self) -> str:
+        """No reset statement (see the class)."""
+        return ""
+
+
 async def create_pool(
     dsn: str, *, min_size: int = 2, max_size: int = 10, application_name: str | None = None
 ) -> asyncpg.Pool:
@@ -30,6 +45,7 @@ async def create_pool(
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,
+        connection_class=_StatelessConnection,
         command_timeout=30,
         server_settings=settings,
     )
