@@ -40,6 +40,8 @@ async def test_metrics_has_runtime_and_http_series(api: Api, make_user: MakeUser
     )
     assert 'route="unmatched",status="404"' in text
     assert "transakt_http_request_duration_seconds_bucket" in text
+    # The scrape itself is the one request being handled.
+    assert "\ntransakt_http_requests_in_flight 1.0\n" in text
     # The per-app registry: no process-wide default collectors leak in.
     assert "python_gc_objects_collected_total" not in text
 

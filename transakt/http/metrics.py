@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+from time import perf_counter
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from transakt.http.typing import Handler
 
-__all__ = ["HTTP_METRICS_KEY", "HttpMetrics"]
+__all__ = ["HTTP_METRICS_KEY", "HttpMetrics", "method_label", "route_label"]
 
 # Seconds; HTTP latency of a wallet API spans sub-millisecond reads to multi-second bank calls.
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -42,7 +42,13 @@ class HttpMetrics:
             "HTTP requests being handled now.",
             registry=self.registry,
         )
+        # Read when scraped, not kept in step with two locked updates per request.
+        self.in_flight.set_function(lambda: self._in_flight)
         self._in_flight = 0
+        # (method, route, status) -> its counter and its histogram. ``.labels()`` validates,
+        # stringifies and locks on every call; the label sets are few (routes are templates,
+        # methods a fixed set), so each is looked up once.
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def __repr__(self) -> str:
         return f"<HttpMetrics in_flight={self._in_flight}>"
@@ -51,16 +57,28 @@ class HttpMetrics:
         """The HTTP series in Prometheus text format."""
         return generate_latest(self.registry).decode()
 
+    def record(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one answered request and observe its latency."""
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+
     def middleware(self) -> Middleware:
         """Count and time every request, errors included (so it wraps the error middleware)."""
 
         @web.middleware
         async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-            route = _route_label(request)
-            method = request.method if request.method in _METHODS else "OTHER"
-            started = time.perf_counter()
+            route = route_label(request)
+            method = method_label(request.method)
+            started = perf_counter()
             status = 500
-            self.in_flight.inc()
             self._in_flight += 1
             try:
                 response = await handler(request)
@@ -70,15 +88,19 @@ class HttpMetrics:
                 status = error.status
                 raise
             finally:
-                self.in_flight.dec()
                 self._in_flight -= 1
-                self.requests.labels(method, route, str(status)).inc()
-                self.latency.labels(method, route).observe(time.perf_counter() - started)
+                self.record(method, route, status, perf_counter() - started)
 
         return metrics_middleware
 
 
-def _route_label(request: web.Request) -> str:
+def method_label(method: str) -> str:
+    """The method as a label: one of the standard ones, else OTHER (no unbounded series)."""
+    return method if method in _METHODS else "OTHER"
+
+
+def route_label(request: web.Request) -> str:
+    """The matched route's template (never the raw path), or ``unmatched``."""
     if request.match_info.http_exception is not None:
         return _UNMATCHED
     resource = request.match_info.route.resource
