@@ -125,6 +125,29 @@ async def test_the_feed_takes_a_bearer_header_and_refuses_a_bad_token(
     assert plain.status == 422  # a plain GET: this endpoint speaks websocket only
 
 
+async def test_a_user_past_the_connection_limit_is_refused_with_429(
+    make_user: MakeUser, wallet_app: App, wallet_settings: Settings
+) -> None:
+    erin = await make_user(name="Erin")
+    limit = wallet_settings.live_max_connections_per_user
+    async with contextlib.AsyncExitStack() as sockets:
+        for _ in range(limit):
+            await sockets.enter_async_context(live(wallet_app, erin.token))
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await wallet_app.ws_connect(f"/api/v1/live?token={erin.token}")
+        assert refused.value.status == 429
+        answer = await wallet_app.get(
+            "/api/v1/live",
+            headers={"Authorization": f"Bearer {erin.token}", "Connection": "Upgrade",
+                     "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+                     "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode()},
+        )  # fmt: skip
+        assert answer.status == 429
+        assert (await answer.json())["error"]["code"] == "rate_limited"
+    async with live(wallet_app, erin.token) as websocket:  # closed ones freed their places
+        assert (await next_message(websocket))["type"] == "balance"
+
+
 async def test_the_socket_closes_when_the_token_expires(
     make_user: MakeUser, wallet_app: App, wallet_settings: Settings
 ) -> None:

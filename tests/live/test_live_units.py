@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from transakt.actors.live import CLOSE_TOO_SLOW, LiveHub, TransactionSnapshot
+from transakt.errors import RateLimited
 from transakt.runtime import EventBus
 from transakt.storage.outbox import OutboxEvent
 
@@ -88,3 +91,38 @@ async def test_a_client_that_does_not_read_is_dropped_and_a_burst_is_not_fatal()
     assert reader.dropped.is_set() and reader.close_code == CLOSE_TOO_SLOW
     hub.disconnect(reader)
     assert hub.dropped_slow == 1 and hub.connections == 0
+
+
+async def test_a_transfer_event_brings_each_party_its_moved_wallet() -> None:
+    bus = EventBus()
+    hub = LiveHub(bus)
+    alice, bob = hub.connect("u_a"), hub.connect("u_b")
+    for connection in (alice, bob):
+        connection.begin(EVERYTHING, [])
+    wallets = [
+        {"id": "w_a", "user_id": "u_a", "currency": "EUR", "balance": 70,
+         "pending_in": 0, "pending_out": 0, "available": 70},
+        {"id": "w_b", "user_id": "u_b", "currency": "EUR", "balance": 30,
+         "pending_in": 0, "pending_out": 0, "available": 30},
+    ]  # fmt: skip
+    payload = {"transfer": {"id": "t1"}, "from_user": "u_a", "to_user": "u_b", "wallets": wallets}
+    publish(bus, OutboxEvent(1, "t1:posted", "transfer.posted", payload, 100))
+    for connection, wallet, balance_ in ((alice, "w_a", 70), (bob, "w_b", 30)):
+        messages = [json.loads(m) for m in await connection.take()]
+        assert [m["type"] for m in messages] == ["transfer", "balance"]
+        assert messages[1]["wallet"]["id"] == wallet
+        assert messages[1]["wallet"]["balance"] == balance_
+        assert "user_id" not in messages[1]["wallet"]
+
+
+def test_a_user_may_hold_only_so_many_connections() -> None:
+    hub = LiveHub(EventBus(), max_per_user=2)
+    first, _second = hub.connect("u_a"), hub.connect("u_a")
+    with pytest.raises(RateLimited) as refused:
+        hub.connect("u_a")
+    assert refused.value.details == {"limit": 2}
+    assert hub.refused == 1
+    hub.connect("u_b")  # others are not affected
+    hub.disconnect(first)
+    hub.connect("u_a")  # a closed one frees its place
+    assert hub.connections == 3

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from transakt.actors._dedupe import RecentIds
+from transakt.errors import RateLimited
 from transakt.runtime import EventBus, Subscription
 from transakt.storage.outbox import OutboxEvent
 
@@ -177,8 +178,11 @@ class LiveConnection:
 class LiveHub:
     """Routes live events to the connections of the users they concern."""
 
-    def __init__(self, events: EventBus, *, queue_size: int = 256) -> None:
+    def __init__(self, events: EventBus, *, queue_size: int = 256, max_per_user: int = 16) -> None:
         self._queue_size = queue_size
+        # Each connection holds a queue, a writer task and a socket: one user opening sockets
+        # without end must not be able to exhaust the node. A few tabs and devices fit.
+        self._max_per_user = max_per_user
         self._by_user: dict[str, set[LiveConnection]] = {}
         self._recent = RecentIds(_REMEMBERED_IDS)
         self._subscriptions: list[Subscription] = [
@@ -187,6 +191,7 @@ class LiveHub:
         # Counters for /metrics.
         self.connections = 0
         self.dropped_slow = 0
+        self.refused = 0
         self.replays = 0
         self.routed = 0
 
@@ -194,9 +199,20 @@ class LiveHub:
         return f"<LiveHub users={len(self._by_user)} connections={self.connections}>"
 
     def connect(self, user_id: str) -> LiveConnection:
-        """Register a connection for ``user_id``; it receives events from now on."""
+        """Register a connection for ``user_id``; it receives events from now on.
+
+        Raises RateLimited when the user has ``max_per_user`` connections open already.
+        """
+        same_user = self._by_user.setdefault(user_id, set())
+        if len(same_user) >= self._max_per_user:
+            self.refused += 1
+            raise RateLimited(
+                "too many live connections are open for this user; close one first",
+                retry_after=5.0,
+                limit=self._max_per_user,
+            )
         connection = LiveConnection(user_id, self._queue_size)
-        self._by_user.setdefault(user_id, set()).add(connection)
+        same_user.add(connection)
         self.connections += 1
         return connection
 

@@ -62,6 +62,12 @@ class Notifications:
                     live.dropped_slow,
                 ),
                 ("transakt_live_messages_total", "counter", "live messages queued", live.routed),
+                (
+                    "transakt_live_refused_total",
+                    "counter",
+                    "live websockets refused: the user had too many open",
+                    live.refused,
+                ),
             ]
         return values
 
@@ -99,7 +105,15 @@ async def open_notifications(
             application_name="transakt-notifications",
         )
         stack.push_async_callback(pool.close)
-        hub = LiveHub(system.events, queue_size=settings.live_queue_size) if live else None
+        hub = (
+            LiveHub(
+                system.events,
+                queue_size=settings.live_queue_size,
+                max_per_user=settings.live_max_connections_per_user,
+            )
+            if live
+            else None
+        )
         if hub is not None:
             stack.callback(hub.close)
         relay = OutboxRelay(

@@ -103,6 +103,7 @@ class Settings(BaseSettings):
     # Relayed (and, where mail reads them, mailed) events are deleted once this old.
     outbox_retention_seconds: float = Field(7 * 24 * 3600.0, gt=0)
     live_queue_size: int = Field(256, ge=1, le=100_000)
+    live_max_connections_per_user: int = Field(16, ge=1, le=10_000)
     live_heartbeat_seconds: float = Field(20.0, gt=0)
 
     log_level: str = "INFO"
