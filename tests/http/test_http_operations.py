@@ -46,6 +46,27 @@ async def test_metrics_has_runtime_and_http_series(api: Api, make_user: MakeUser
     assert "python_gc_objects_collected_total" not in text
 
 
+async def test_metrics_count_the_answer_clients_got(api: Api) -> None:
+    # Ids, metrics, errors and authentication share one middleware: a refused token is still
+    # counted under its route with the status of the error answer, which quotes the id.
+    refused = await api.get("/api/v1/wallets", headers={"X-Request-Id": "trace-refused-01"})
+    assert refused.status == 401
+    assert refused.body["error"]["code"] == "unauthorized"
+    assert refused.headers["X-Request-Id"] == "trace-refused-01"
+    assert refused.headers["WWW-Authenticate"] == 'Bearer realm="transakt"'
+    text = (await api.get("/metrics")).text
+    assert re.search(
+        r'transakt_http_requests_total\{method="GET",route="/api/v1/wallets",status="401"\} '
+        r"[1-9]",
+        text,
+    )
+    assert re.search(
+        r'transakt_http_request_duration_seconds_count\{method="GET",route="/api/v1/wallets"\} '
+        r"[1-9]",
+        text,
+    )
+
+
 async def test_openapi_documents_every_registered_route(
     api: Api, wallet_app: TestClient[web.Request, web.Application]
 ) -> None:

@@ -9,12 +9,10 @@ from aiohttp import web
 
 from transakt.config import Settings
 from transakt.http._json import dumps
-from transakt.http.auth import auth_middleware
 from transakt.http.constants import MAX_BODY_BYTES
-from transakt.http.errors import error_middleware
 from transakt.http.keys import NODE_KEY, SETTINGS_KEY
 from transakt.http.metrics import HTTP_METRICS_KEY, HttpMetrics
-from transakt.http.middlewares import AccessLogger, request_id_middleware, set_security_headers
+from transakt.http.middlewares import AccessLogger, front_door, set_security_headers
 from transakt.http.openapi import OPENAPI_KEY, build_openapi
 from transakt.http.routes import setup_routes
 from transakt.http.views.live import close_live_connections
@@ -34,14 +32,8 @@ def create_app(settings: Settings, services: ResolvedServices) -> web.Applicatio
     """Build the wallet service's aiohttp application; the node opens on startup."""
     metrics = HttpMetrics()
     app = web.Application(
-        # Order matters: ids first (errors quote them), metrics see the final status,
-        # errors wrap authentication so a refused token is a 401 in the error shape.
-        middlewares=[
-            request_id_middleware,
-            metrics.middleware(),
-            error_middleware,
-            auth_middleware,
-        ],
+        # One layer: request id, metrics, error shape and authentication (see front_door).
+        middlewares=[front_door(metrics)],
         client_max_size=MAX_BODY_BYTES,
     )
     app[SETTINGS_KEY] = settings

@@ -21,11 +21,10 @@ from transakt.http.constants import (
     TOKEN_ISSUER,
 )
 from transakt.http.keys import SETTINGS_KEY, USER_ID_KEY
-from transakt.http.typing import Handler
 
 __all__ = [
     "AccessToken",
-    "auth_middleware",
+    "authenticate",
     "bearer_token",
     "current_user_id",
     "decode_access_token",
@@ -126,7 +125,7 @@ def request_token(request: web.Request, *, allow_query: bool = False) -> str:
 
 
 def current_user_id(request: web.Request) -> str:
-    """The authenticated user's id, set by :func:`auth_middleware`."""
+    """The authenticated user's id, set by :func:`authenticate`."""
     try:
         return request[USER_ID_KEY]
     except KeyError:
@@ -142,10 +141,8 @@ def _needs_token(request: web.Request) -> bool:
     return request.match_info.http_exception is None
 
 
-@web.middleware
-async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+def authenticate(request: web.Request) -> None:
     """Require a valid access token on every private /api/v1 route (deny by default)."""
     if _needs_token(request):
         token = request_token(request, allow_query=request.path in QUERY_TOKEN_PATHS)
         request[USER_ID_KEY] = decode_access_token(request.app[SETTINGS_KEY], token)
-    return await handler(request)

@@ -31,7 +31,7 @@ from transakt.http.typing import Handler
 from transakt.runtime import ActorDeadError, AskTimeout, MailboxFull
 from transakt.storage.errors import STORAGE_UNAVAILABLE
 
-__all__ = ["error_middleware", "error_response", "status_for"]
+__all__ = ["error_answer", "error_middleware", "error_response", "status_for"]
 
 logger = logging.getLogger("transakt.http")
 
@@ -169,45 +169,54 @@ def _http_error_response(error: web.HTTPException) -> web.Response:
     return error_response(error.status, code, message, headers=headers)
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn every exception a handler raises into the contract's error shape."""
-    try:
-        return await handler(request)
-    except DomainError as error:
+def error_answer(request: web.Request, error: Exception) -> web.Response:
+    """The contract's error answer for what a handler raised (a redirect is raised again)."""
+    if isinstance(error, DomainError):
         return _domain_error_response(request, error)
-    except MailboxFull as error:
+    if isinstance(error, MailboxFull):
         return _overloaded(
             "the service is busy; retry shortly", float(getattr(error, "retry_after", 1.0))
         )
-    except ActorDeadError:
+    if isinstance(error, ActorDeadError):
         # The actor stopped (shutdown, or too many restarts) before handling the message.
         return _overloaded("the service is restarting a component; retry shortly", 1.0)
-    except AskTimeout:
+    if isinstance(error, AskTimeout):
         # The work may still complete: only a retry with the same Idempotency-Key is safe.
         return _overloaded(
             "the request timed out and its outcome is unknown; retry with the same Idempotency-Key",
             1.0,
         )
-    except STORAGE_UNAVAILABLE as error:
+    if isinstance(error, STORAGE_UNAVAILABLE):
         # An outage, not a bug: no traceback, and the client is told to retry.
         logger.warning("database unavailable in %s %s: %r", request.method, request.path, error)
         return _overloaded(
             "the database is unavailable; retry shortly (with the same Idempotency-Key)", 1.0
         )
-    except web.HTTPException as error:
+    if isinstance(error, web.HTTPException):
         if error.status < 400:
-            raise  # redirects and the like are answers, not errors
+            raise error  # redirects and the like are answers, not errors
         return _http_error_response(error)
-    except Exception:
-        request_id = request.get(REQUEST_ID_KEY, "-")
-        # The traceback goes to the server log only; the client gets an id to quote.
-        logger.exception(
-            "unhandled error in %s %s (request %s)", request.method, request.path, request_id
-        )
-        return error_response(
-            500,
-            "internal_error",
-            "an internal error occurred; quote the request id when reporting it",
-            details={"request_id": request_id},
-        )
+    request_id = request.get(REQUEST_ID_KEY, "-")
+    # The traceback goes to the server log only; the client gets an id to quote.
+    logger.error(
+        "unhandled error in %s %s (request %s)",
+        request.method,
+        request.path,
+        request_id,
+        exc_info=error,
+    )
+    return error_response(
+        500,
+        "internal_error",
+        "an internal error occurred; quote the request id when reporting it",
+        details={"request_id": request_id},
+    )
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every exception a handler raises into the contract's error shape."""
+    try:
+        return await handler(request)
+    except Exception as error:
+        return error_answer(request, error)

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from time import perf_counter
-
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-
-from transakt.http.typing import Handler
 
 __all__ = ["HTTP_METRICS_KEY", "HttpMetrics", "method_label", "route_label"]
 
@@ -43,15 +38,15 @@ class HttpMetrics:
             registry=self.registry,
         )
         # Read when scraped, not kept in step with two locked updates per request.
-        self.in_flight.set_function(lambda: self._in_flight)
-        self._in_flight = 0
+        self.in_flight.set_function(lambda: self.handling)
+        self.handling = 0  # requests being handled now
         # (method, route, status) -> its counter and its histogram. ``.labels()`` validates,
         # stringifies and locks on every call; the label sets are few (routes are templates,
         # methods a fixed set), so each is looked up once.
         self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def __repr__(self) -> str:
-        return f"<HttpMetrics in_flight={self._in_flight}>"
+        return f"<HttpMetrics in_flight={self.handling}>"
 
     def text(self) -> str:
         """The HTTP series in Prometheus text format."""
@@ -69,29 +64,6 @@ class HttpMetrics:
             self._children[key] = children
         children[0].inc()
         children[1].observe(seconds)
-
-    def middleware(self) -> Middleware:
-        """Count and time every request, errors included (so it wraps the error middleware)."""
-
-        @web.middleware
-        async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-            route = route_label(request)
-            method = method_label(request.method)
-            started = perf_counter()
-            status = 500
-            self._in_flight += 1
-            try:
-                response = await handler(request)
-                status = response.status
-                return response
-            except web.HTTPException as error:
-                status = error.status
-                raise
-            finally:
-                self._in_flight -= 1
-                self.record(method, route, status, perf_counter() - started)
-
-        return metrics_middleware
 
 
 def method_label(method: str) -> str:

@@ -5,16 +5,21 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from time import perf_counter
 from typing import Any, Final
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.typedefs import Middleware
 
+from transakt.http.auth import authenticate
 from transakt.http.constants import API_PREFIX, REQUEST_ID_HEADER
+from transakt.http.errors import error_answer
 from transakt.http.keys import REQUEST_ID_KEY
+from transakt.http.metrics import HttpMetrics, method_label, route_label
 from transakt.http.typing import Handler
 
-__all__ = ["AccessLogger", "request_id_middleware", "set_security_headers"]
+__all__ = ["AccessLogger", "front_door", "request_id_middleware", "set_security_headers"]
 
 # A caller's own request id is kept (to trace a request across services) only when it is tame.
 _INCOMING_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._-]{8,64}")
@@ -44,15 +49,55 @@ _SECURITY_HEADERS: Final = {
 _NO_STORE_PREFIXES: Final = (API_PREFIX + "/", "/healthz", "/readyz", "/metrics")
 
 
+def _request_id(request: web.Request) -> str:
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    if _INCOMING_REQUEST_ID.fullmatch(incoming):
+        return incoming
+    return uuid.uuid4().hex
+
+
 @web.middleware
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Give every request an id (the caller's X-Request-Id when sane) for logs and errors."""
-    incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    if _INCOMING_REQUEST_ID.fullmatch(incoming):
-        request[REQUEST_ID_KEY] = incoming
-    else:
-        request[REQUEST_ID_KEY] = uuid.uuid4().hex
+    request[REQUEST_ID_KEY] = _request_id(request)
     return await handler(request)
+
+
+def front_door(metrics: HttpMetrics) -> Middleware:
+    """Request id, metrics, error shape and authentication, in that order, as one middleware.
+
+    The same as stacking ``request_id_middleware``, ``metrics.middleware()``,
+    ``error_middleware`` and ``auth_middleware``, minus three layers of wrapping per request
+    (each layer is a partial call and a coroutine, ~5% of the HTTP layer's CPU in profiles).
+    Ids come first (errors quote them), metrics see the final status, and errors wrap
+    authentication so a refused token is a 401 in the error shape.
+    """
+    record = metrics.record
+
+    @web.middleware
+    async def front_door_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        request[REQUEST_ID_KEY] = _request_id(request)
+        route = route_label(request)
+        method = method_label(request.method)
+        started = perf_counter()
+        status = 500
+        metrics.handling += 1
+        try:
+            try:
+                authenticate(request)
+                response = await handler(request)
+            except Exception as error:
+                response = error_answer(request, error)
+            status = response.status
+            return response
+        except web.HTTPException as error:
+            status = error.status
+            raise
+        finally:
+            metrics.handling -= 1
+            record(method, route, status, perf_counter() - started)
+
+    return front_door_middleware
 
 
 async def set_security_headers(request: web.Request, response: web.StreamResponse) -> None:
