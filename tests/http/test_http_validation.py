@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import unicodedata
 from typing import Any
 
 import pytest
@@ -59,6 +60,42 @@ def test_any_body_either_validates_or_raises_validation_failed(body: dict[str, A
         validate_body(TransferBody, body)
     except ValidationFailed as error:
         assert error.details["fields"]
+
+
+@given(memo=st.text(max_size=30), wallet=st.text(max_size=30))
+def test_text_is_refused_exactly_when_it_holds_a_control_character_or_surrogate(
+    memo: str, wallet: str
+) -> None:
+    def controlled(text: str, *, allow_newlines: bool) -> bool:
+        return any(
+            unicodedata.category(char) in ("Cc", "Cs") and not (allow_newlines and char in "\n\r\t")
+            for char in text
+        )
+
+    # The memo takes newlines and tabs; nothing else is ever allowed a control character.
+    try:
+        parsed = validate_body(TransferBody, {**TRANSFER, "memo": memo})
+    except ValidationFailed as error:
+        assert error.details["fields"] == {"memo": "must not contain control characters"}
+        assert controlled(memo, allow_newlines=True)
+    else:
+        assert parsed.memo == memo
+        assert not controlled(memo, allow_newlines=True)
+    try:
+        validate_body(TransferBody, {**TRANSFER, "from_wallet": wallet})
+    except ValidationFailed as error:
+        if controlled(wallet, allow_newlines=False):
+            assert error.details["fields"] == {"from_wallet": "must not contain control characters"}
+    else:
+        assert not controlled(wallet, allow_newlines=False)
+
+
+@pytest.mark.parametrize("text", ["wal\x00a", "wal\x1fa", "wal\x7fa", "wal\x85a", "wal\ud800"])
+def test_control_characters_in_ascii_and_beyond_are_refused(text: str) -> None:
+    for body in ({**TRANSFER, "from_wallet": text}, {**TRANSFER, "memo": text}):
+        with pytest.raises(ValidationFailed, match="control characters"):
+            validate_body(TransferBody, body)
+    assert validate_body(TransferBody, {**TRANSFER, "memo": "a\nb\tc d é"}).memo == "a\nb\tc d é"
 
 
 def test_email_is_lower_cased_and_password_length_comes_from_settings() -> None:

@@ -74,6 +74,10 @@ def _clean_text(value: Any, *, max_length: int, allow_newlines: bool = False) ->
         raise _invalid("must be a string")
     if len(value) > max_length:
         raise _invalid(f"must be at most {max_length} characters")
+    if value.isascii() and value.isprintable():
+        # The common case, checked in C: the only unprintable ASCII characters are the
+        # controls (Cc), and ASCII has no surrogates (Cs).
+        return value
     for char in value:
         if allow_newlines and char in "\n\r\t":
             continue
