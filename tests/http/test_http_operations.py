@@ -151,6 +151,31 @@ async def test_security_headers_and_request_id(api: Api, make_user: MakeUser) ->
     assert hostile.headers["X-Request-Id"] != "not <a> sane id"
 
 
+async def test_every_kind_of_answer_carries_the_headers(
+    api: Api, make_user: MakeUser, wallet_app: TestClient[web.Request, web.Application]
+) -> None:
+    person = await make_user()
+    traced = {"X-Request-Id": "trace-headers-01"}
+    answers = {
+        "error": await api.get("/api/v1/wallets", headers=traced),
+        "unmatched": await api.get("/api/v1/nowhere", headers=traced),
+        "page": await api.get("/", headers=traced),
+    }
+    # The websocket answer is prepared by the view itself, not on the way out.
+    async with wallet_app.ws_connect(
+        "/api/v1/live", headers={**traced, "Authorization": f"Bearer {person.token}"}
+    ) as websocket:
+        upgrade = websocket._response.headers  # the handshake's 101 answer
+    for kind, headers in [*((k, a.headers) for k, a in answers.items()), ("live", upgrade)]:
+        assert headers["X-Content-Type-Options"] == "nosniff", kind
+        assert headers["X-Frame-Options"] == "DENY", kind
+        assert headers["Referrer-Policy"] == "no-referrer", kind
+        assert "frame-ancestors 'none'" in headers["Content-Security-Policy"], kind
+        assert headers["X-Request-Id"] == "trace-headers-01", kind
+        # The page keeps its own caching rule; API answers are never stored.
+        assert (headers["Cache-Control"] == "no-store") is (kind != "page"), kind
+
+
 async def test_index_page_links_the_api_document(api: Api) -> None:
     answer = await api.get("/")
     assert answer.status == 200

@@ -12,7 +12,7 @@ from transakt.http._json import dumps
 from transakt.http.constants import MAX_BODY_BYTES
 from transakt.http.keys import NODE_KEY, SETTINGS_KEY
 from transakt.http.metrics import HTTP_METRICS_KEY, HttpMetrics
-from transakt.http.middlewares import AccessLogger, front_door, set_security_headers
+from transakt.http.middlewares import AccessLogger, front_door
 from transakt.http.openapi import OPENAPI_KEY, build_openapi
 from transakt.http.routes import setup_routes
 from transakt.http.views.live import close_live_connections
@@ -32,14 +32,13 @@ def create_app(settings: Settings, services: ResolvedServices) -> web.Applicatio
     """Build the wallet service's aiohttp application; the node opens on startup."""
     metrics = HttpMetrics()
     app = web.Application(
-        # One layer: request id, metrics, error shape and authentication (see front_door).
+        # One layer: request id, metrics, errors, authentication and headers (see front_door).
         middlewares=[front_door(metrics)],
         client_max_size=MAX_BODY_BYTES,
     )
     app[SETTINGS_KEY] = settings
     app[HTTP_METRICS_KEY] = metrics
     app[OPENAPI_KEY] = dumps(build_openapi(settings)).encode()
-    app.on_response_prepare.append(set_security_headers)
     setup_routes(app)
     app.on_shutdown.append(close_live_connections)  # open websockets must not delay it
 

@@ -19,7 +19,13 @@ from transakt.http.keys import REQUEST_ID_KEY
 from transakt.http.metrics import HttpMetrics, method_label, route_label
 from transakt.http.typing import Handler
 
-__all__ = ["AccessLogger", "front_door", "request_id_middleware", "set_security_headers"]
+__all__ = [
+    "AccessLogger",
+    "apply_security_headers",
+    "front_door",
+    "request_id_middleware",
+    "set_security_headers",
+]
 
 # A caller's own request id is kept (to trace a request across services) only when it is tame.
 _INCOMING_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._-]{8,64}")
@@ -45,6 +51,7 @@ _SECURITY_HEADERS: Final = {
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": _CONTENT_SECURITY_POLICY,
 }
+_SECURITY_HEADER_ITEMS: Final = tuple(_SECURITY_HEADERS.items())
 # Paths whose answers are personal or live: no cache may keep them.
 _NO_STORE_PREFIXES: Final = (API_PREFIX + "/", "/healthz", "/readyz", "/metrics")
 
@@ -75,19 +82,24 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
 
 
 def front_door(metrics: HttpMetrics) -> Middleware:
-    """Request id, metrics, error shape and authentication, in that order, as one middleware.
+    """Request id, metrics, error shape, authentication and response headers as one middleware.
 
     The same as stacking ``request_id_middleware``, ``metrics.middleware()``,
     ``error_middleware`` and ``auth_middleware``, minus three layers of wrapping per request
     (each layer is a partial call and a coroutine, ~5% of the HTTP layer's CPU in profiles).
     Ids come first (errors quote them), metrics see the final status, and errors wrap
     authentication so a refused token is a 401 in the error shape.
+
+    Every answer it returns (error answers and raised redirects included) gets the security
+    headers, the no-store rule and the request id here rather than from an on_response_prepare
+    hook, which costs a signal dispatch and a coroutine per response. A handler that prepares
+    its own response (a websocket) calls :func:`apply_security_headers` before ``prepare``.
     """
     record = metrics.record
 
     @web.middleware
     async def front_door_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        request[REQUEST_ID_KEY] = _request_id(request)
+        request[REQUEST_ID_KEY] = request_id = _request_id(request)
         route = route_label(request)
         method = method_label(request.method)
         started = perf_counter()
@@ -100,26 +112,38 @@ def front_door(metrics: HttpMetrics) -> Middleware:
             except Exception as error:
                 response = error_answer(request, error)
             status = response.status
-            return response
-        except web.HTTPException as error:
+        except web.HTTPException as error:  # a redirect: aiohttp sends the exception itself
             status = error.status
+            _stamp(error, request_id, request.path.startswith(_NO_STORE_PREFIXES))
             raise
         finally:
             metrics.handling -= 1
             record(method, route, status, perf_counter() - started)
+        if not response.prepared:
+            _stamp(response, request_id, request.path.startswith(_NO_STORE_PREFIXES))
+        return response
 
     return front_door_middleware
 
 
+def apply_security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Stamp a response that is not yet prepared: security headers, no-store, the request id."""
+    _stamp(response, request.get(REQUEST_ID_KEY), request.path.startswith(_NO_STORE_PREFIXES))
+
+
 async def set_security_headers(request: web.Request, response: web.StreamResponse) -> None:
-    """on_response_prepare hook: runs for every response, error answers included."""
-    for name, value in _SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    if request.path.startswith(_NO_STORE_PREFIXES):
-        response.headers["Cache-Control"] = "no-store"
-    request_id = request.get(REQUEST_ID_KEY)
+    """on_response_prepare hook doing what :func:`front_door` does, for apps without it."""
+    apply_security_headers(request, response)
+
+
+def _stamp(response: web.StreamResponse, request_id: str | None, no_store: bool) -> None:
+    headers = response.headers
+    for name, value in _SECURITY_HEADER_ITEMS:
+        headers.setdefault(name, value)
+    if no_store:
+        headers["Cache-Control"] = "no-store"
     if request_id is not None:
-        response.headers[REQUEST_ID_HEADER] = request_id
+        headers[REQUEST_ID_HEADER] = request_id
 
 
 def _redacted_target(request: web.BaseRequest) -> str:

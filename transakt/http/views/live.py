@@ -27,6 +27,7 @@ from transakt.actors.live import (
 from transakt.errors import Overloaded, ValidationFailed
 from transakt.http.auth import current_user_id, request_token
 from transakt.http.keys import NODE_KEY, SETTINGS_KEY
+from transakt.http.middlewares import apply_security_headers
 from transakt.storage.outbox import wallets_with_snapshot
 
 __all__ = ["close_live_connections", "live"]
@@ -70,6 +71,7 @@ async def live(request: web.Request) -> web.StreamResponse:
     tasks: list[asyncio.Task[Any]] = []
     try:
         _cap_send_buffer(request)
+        apply_security_headers(request, websocket)  # prepared here, not by the middleware
         await websocket.prepare(request)
         snapshot, wallets = await wallets_with_snapshot(node.pool, user_id)
         connection.begin(
