@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import unicodedata
 from typing import Any
@@ -13,6 +14,7 @@ from pydantic import SecretStr
 
 from transakt.config import Settings
 from transakt.errors import NotFound, Unauthorized, ValidationFailed
+from transakt.http._json import _loads
 from transakt.http.auth import decode_access_token, issue_access_token
 from transakt.http.idempotency import request_hash
 from transakt.http.schemas import (
@@ -96,6 +98,40 @@ def test_control_characters_in_ascii_and_beyond_are_refused(text: str) -> None:
         with pytest.raises(ValidationFailed, match="control characters"):
             validate_body(TransferBody, body)
     assert validate_body(TransferBody, {**TRANSFER, "memo": "a\nb\tc d é"}).memo == "a\nb\tc d é"
+
+
+def _refuse(name: str) -> Any:
+    raise ValueError(name)
+
+
+def _outcome(parse: Any, raw: bytes) -> str:
+    try:
+        return repr(parse(raw))
+    except (ValueError, RecursionError) as error:
+        return type(error).__name__
+
+
+json_documents = st.one_of(
+    st.binary(max_size=40),
+    json_values.map(lambda value: json.dumps(value).encode()),
+    st.builds(
+        lambda value, encoding, bom: (
+            (b"\xef\xbb\xbf" if bom else b"")
+            + json.dumps(value, ensure_ascii=False).encode(encoding, "surrogatepass")
+        ),
+        json_values,
+        st.sampled_from(["utf-8", "utf-16-le", "utf-16-be", "utf-32-le"]),
+        st.booleans(),
+    ),
+    st.sampled_from([b"NaN", b'{"a": Infinity}', b"1e400", b'"\\ud800"', b"[" * 5000]),
+)
+
+
+@given(raw=json_documents)
+def test_body_decoding_is_json_loads(raw: bytes) -> None:
+    assert _outcome(_loads, raw) == _outcome(
+        lambda data: json.loads(data, parse_constant=_refuse), raw
+    )
 
 
 def test_email_is_lower_cased_and_password_length_comes_from_settings() -> None:
