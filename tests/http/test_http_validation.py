@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import enum
 import json
+import math
 import time
 import unicodedata
 from typing import Any
 
 import pytest
+from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from transakt.config import Settings
 from transakt.errors import NotFound, Unauthorized, ValidationFailed
-from transakt.http._json import _loads
+from transakt.http._json import _loads, dumps, json_response
 from transakt.http.auth import decode_access_token, issue_access_token
 from transakt.http.idempotency import request_hash
 from transakt.http.schemas import (
@@ -131,6 +134,44 @@ json_documents = st.one_of(
 def test_body_decoding_is_json_loads(raw: bytes) -> None:
     assert _outcome(_loads, raw) == _outcome(
         lambda data: json.loads(data, parse_constant=_refuse), raw
+    )
+
+
+class _Kind(enum.StrEnum):
+    P2P = "p2p"
+
+
+plain_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=2**63 - 2, max_value=2**65),
+    st.text(),
+    st.sampled_from(
+        ["\ud800", "a\udfffb", "\x00\x1f\x7f\u2028", _Kind.P2P, 1e-7, 0.5, math.nan, math.inf]
+    ),
+)
+response_bodies = st.one_of(
+    st.dictionaries(st.text(max_size=8), plain_values, max_size=6),
+    st.dictionaries(st.integers() | st.booleans(), plain_values, max_size=3),
+    json_values,
+    st.lists(plain_values, max_size=3),
+)
+
+
+@given(data=response_bodies, headers=st.sampled_from([None, {"Retry-After": "2"}]))
+def test_json_responses_are_what_aiohttp_writes_with_dumps(
+    data: Any, headers: dict[str, str] | None
+) -> None:
+    def outcome(make: Any) -> Any:
+        try:
+            response = make(data, status=201, headers=headers)
+        except (ValueError, TypeError) as error:
+            return type(error).__name__
+        return response.status, list(response.headers.items()), response.body
+
+    assert outcome(json_response) == outcome(
+        lambda value, **kwargs: web.json_response(value, dumps=dumps, **kwargs)
     )
 
 
