@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import gzip
 import re
 import uuid
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
@@ -125,6 +128,46 @@ async def test_oversized_body_is_413(api: Api) -> None:
     )
     assert answer.status == 413
     assert answer.error_code == "payload_too_large"
+
+
+async def test_a_compressed_body_is_limited_by_its_inflated_size(api: Api) -> None:
+    inflated = b'{"email": "' + b"x" * 100_000 + b'"}'
+    answer = await api.post(
+        "/api/v1/auth/login",
+        data=gzip.compress(inflated),  # a few hundred bytes on the wire
+        headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+    )
+    assert answer.status == 413
+    assert answer.error_code == "payload_too_large"
+    small = await api.post(
+        "/api/v1/auth/login",
+        data=gzip.compress(b'{"email": "nobody@example.test", "password": "wrong-password"}'),
+        headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+    )
+    assert small.status == 401
+
+
+async def test_a_chunked_body_is_read_in_full(api: Api) -> None:
+    async def pieces() -> AsyncIterator[bytes]:
+        for piece in (b'{"email": "nobody@', b"example.test", b'", "password": "wrong-pass"}'):
+            yield piece
+            await asyncio.sleep(0.01)  # the handler runs before the body has all arrived
+
+    answer = await api.post(
+        "/api/v1/auth/login", data=pieces(), headers={"Content-Type": "application/json"}
+    )
+    assert answer.status == 401  # parsed and checked, not refused as malformed
+    oversized = await api.post(
+        "/api/v1/auth/login",
+        data=_chunks(b'{"email": "' + b"x" * 100_000 + b'"}'),
+        headers={"Content-Type": "application/json"},
+    )
+    assert oversized.status == 413
+
+
+async def _chunks(data: bytes) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), 8192):
+        yield data[start : start + 8192]
 
 
 async def test_deeply_nested_json_is_422(api: Api) -> None:
