@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
-from typing import Annotated, Any, Final, TypeVar
+from typing import Annotated, Any, Final, TypeVar, cast
 
 from pydantic import (
     BaseModel,
@@ -123,6 +123,8 @@ def _memo(value: Any) -> str:
 
 
 def _wallet_id(value: Any) -> str:
+    if type(value) is str and len(value) <= MAX_ID_LENGTH and _ID.fullmatch(value):
+        return value  # an id's characters are printable ASCII: _clean_text would pass it
     text = _clean_text(value, max_length=MAX_ID_LENGTH)
     if not _ID.fullmatch(text):
         raise _invalid("must be a wallet id")
@@ -276,7 +278,8 @@ def validate_body(
 ) -> ModelT:
     """Validate a parsed JSON object; every problem is named in one ValidationFailed."""
     try:
-        parsed = model.model_validate(body, context=context)
+        # model_validate(body, context=context) without its keyword handling: the same call.
+        parsed = cast(ModelT, model.__pydantic_validator__.validate_python(body, context=context))
     except PydanticValidationError as error:
         fields: dict[str, str] = {}
         for item in error.errors(include_url=False, include_input=False):
