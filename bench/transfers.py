@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from transakt.config import Settings  # noqa: E402 - after the path set-up above
-from transakt.loop import loop_factory  # noqa: E402
+from transakt.loop import loop_factory, tune_gc  # noqa: E402
 from transakt.storage.migrate import migrate  # noqa: E402
 
 ADMIN_URL = os.environ.get(
@@ -81,8 +81,9 @@ def serve(variant: str, database_url: str, port: int) -> None:
     import logging
 
     logging.basicConfig(level=logging.WARNING)
-    # Every variant on the event loop the node runs on in production (uvloop when installed):
-    # the ceiling and the comparator get the same footing as the node.
+    # Every variant runs as the node does in production (uvloop when installed, the collector
+    # tuned): the ceiling and the comparator get the same footing as the node.
+    tune_gc()
     loop = loop_factory()()
     if variant == "noop":
 
