@@ -16,7 +16,7 @@ from transakt.http.middlewares import AccessLogger, front_door
 from transakt.http.openapi import OPENAPI_KEY, build_openapi
 from transakt.http.routes import setup_routes
 from transakt.http.views.live import close_live_connections
-from transakt.loop import loop_factory
+from transakt.loop import loop_factory, tune_gc
 from transakt.node import open_node
 from transakt.storage.embedded import ResolvedServices
 
@@ -54,6 +54,7 @@ def create_app(settings: Settings, services: ResolvedServices) -> web.Applicatio
 
 def run(settings: Settings, services: ResolvedServices) -> None:
     """Serve until SIGTERM or SIGINT, then finish in-flight requests and close the node."""
+    tune_gc()
     web.run_app(
         create_app(settings, services),
         host=settings.host,
