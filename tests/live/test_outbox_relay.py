@@ -17,7 +17,7 @@ from transakt.actors.outbox_relay import OutboxRelay
 from transakt.runtime import ALL_TOPICS, EventBus
 from transakt.storage.ledger import commit_batch
 from transakt.storage.migrate import migrate
-from transakt.storage.outbox import OutboxEvent, claim_undelivered, prune_outbox
+from transakt.storage.outbox import OutboxEvent, prune_outbox
 from transakt.storage.pool import create_pool
 from transakt.storage.records import NewTransfer
 
@@ -82,39 +82,34 @@ class Recorder:
         return [e.payload["transfer"]["id"] for e in self.events if e.topic.startswith("transfer")]
 
 
-async def undelivered(pool: asyncpg.Pool) -> int:
-    count: int = await pool.fetchval("SELECT count(*) FROM outbox WHERE delivered_at IS NULL")
-    return count
+async def listener_pids(pool: asyncpg.Pool) -> list[int]:
+    """Backends of the relays' listening connections (they are named)."""
+    rows = await pool.fetch(
+        "SELECT pid FROM pg_stat_activity "
+        "WHERE application_name = 'transakt-notifications' AND datname = current_database()"
+    )
+    return [row["pid"] for row in rows]
 
 
-async def test_events_committed_while_no_relay_ran_go_out_on_restart_once(
+async def test_a_relay_publishes_each_commit_after_its_start_once(
     relay_database: str, pool: asyncpg.Pool
 ) -> None:
-    written = [await deposit(pool, 100 + i) for i in range(3)]  # nobody relays yet
-    assert await undelivered(pool) == 3  # one transfer event each (carrying its wallet)
-
+    await deposit(pool, 1)  # before any relay: nobody here was waiting for it
     bus = EventBus()
     recorder = Recorder(bus)
     relay = OutboxRelay(relay_database, pool, bus, poll_seconds=0.1)
     await relay.start()
     try:
-        await wait_until(lambda: _none_left(pool), "the backlog to be marked delivered")
+        written = [await deposit(pool, 100 + i) for i in range(3)]
+        await wait_until(lambda: recorder.transfers() == written, "the three events")
+        await asyncio.sleep(0.3)  # a few polls: they find nothing new to publish
         assert recorder.transfers() == written
         assert len({e.event_id for e in recorder.events}) == len(recorder.events) == 3
+        assert relay.published == 3
     finally:
         await relay.stop()
-
-    # A relay starting later finds nothing undelivered: nothing is published twice.
-    second_bus = EventBus()
-    second = Recorder(second_bus)
-    relay = OutboxRelay(relay_database, pool, second_bus, poll_seconds=0.1)
-    await relay.start()
-    try:
-        assert await relay.drain() == 0
-        later = await deposit(pool, 5)
-        await wait_until(lambda: second.transfers() == [later], "the new event")
-    finally:
-        await relay.stop()
+    # The relay writes nothing back: the log is as the ledger wrote it.
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 4
 
 
 async def test_a_commit_reaches_the_bus_at_once_without_waiting_for_a_poll(
@@ -135,76 +130,99 @@ async def test_a_commit_reaches_the_bus_at_once_without_waiting_for_a_poll(
         await relay.stop()
 
 
-async def test_a_relay_that_crashes_before_marking_delivers_again_and_the_hub_ignores_it(
+async def test_a_lost_connection_is_caught_up_even_for_commits_that_finished_out_of_order(
     relay_database: str, pool: asyncpg.Pool
 ) -> None:
-    transfer_id = await deposit(pool, 700)
     bus = EventBus()
-    hub = LiveHub(bus, queue_size=16)
-    connection = hub.connect("usr_r")
-    connection.begin(TransactionSnapshot(1, 1, frozenset()), [])  # sees everything after xid 1
+    recorder = Recorder(bus)
+    hub = LiveHub(bus, queue_size=64)
+    watcher = hub.connect("usr_r")
+    watcher.begin(TransactionSnapshot(1, 1, frozenset()), [])  # sees everything after xid 1
+    # Two more wallets, so that the slow batch below locks no row the others need.
+    await pool.execute(
+        "INSERT INTO users (id, email, name, password_hash, bank_account) "
+        "VALUES ('usr_s', 's@example.test', 'S', '-', 'DE01'),"
+        "       ('usr_t', 't@example.test', 'T', '-', 'DE02');"
+        "INSERT INTO accounts (id, kind, user_id, currency) VALUES "
+        "('wal_s', 'wallet', 'usr_s', 'EUR'), ('wal_t', 'wallet', 'usr_t', 'EUR')"
+    )
+    async with pool.acquire() as connection:
+        await commit_batch(connection, [NewTransfer(
+            id=f"trf_{secrets.token_hex(8)}", kind="deposit", status="posted",
+            from_account="settlement_EUR", to_account="wal_s", amount=50, currency="EUR",
+            memo=None, initiator_id=None,
+        )])  # fmt: skip
+    relay = OutboxRelay(relay_database, pool, bus, poll_seconds=60.0)  # no poll: only catch-up
+    await relay.start()
+    held = await pool.acquire()
+    try:
+        # A batch that takes its outbox ids first and commits last...
+        slow = held.transaction()
+        await slow.start()
+        late = f"trf_{secrets.token_hex(8)}"
+        await commit_batch(held, [NewTransfer(
+            id=late, kind="p2p", status="posted", from_account="wal_s",
+            to_account="wal_t", amount=7, currency="EUR", memo=None, initiator_id="usr_s",
+        )])  # fmt: skip
+        # ...while a later one commits and is relayed at once.
+        early = await deposit(pool, 5)
+        await wait_until(lambda: recorder.transfers() == [early], "the early commit")
+        # The listener's connection is lost; while nobody listens, the slow batch commits and
+        # another one too: their notifications go nowhere.
+        for pid in await listener_pids(pool):
+            await pool.execute("SELECT pg_terminate_backend($1)", pid)
+        await slow.commit()
+        unheard = await deposit(pool, 9)
+        await wait_until(
+            lambda: sorted(recorder.transfers()) == sorted([early, late, unheard]),
+            "the catch-up after reconnecting",
+        )
+        assert relay.caught_up == 2
+    finally:
+        await pool.release(held)
+        await relay.stop()
+    assert len(recorder.events) == 3  # each once, the early one not again
+    messages = await asyncio.wait_for(watcher.take(), DEADLINE_SECONDS)
+    # usr_r's feed: the early and the unheard deposit, once each (the late one is not theirs).
+    assert sum('"type":"transfer"' in m for m in messages) == 2
 
-    def publish_then_crash(events: Any) -> None:
-        for event in events:
-            bus.publish(event.topic, event)
-        raise RuntimeError("the relay died before marking the rows delivered")
 
-    async with pool.acquire() as raw:
-        with pytest.raises(RuntimeError):
-            await claim_undelivered(raw, 100, publish_then_crash)
-    assert await undelivered(pool) == 1  # still undelivered: it will go out again
-
+async def test_a_poll_finds_an_event_whose_notification_never_came(
+    relay_database: str, pool: asyncpg.Pool
+) -> None:
+    bus = EventBus()
+    recorder = Recorder(bus)
     relay = OutboxRelay(relay_database, pool, bus, poll_seconds=0.1)
     await relay.start()
     try:
-        await wait_until(lambda: _none_left(pool), "redelivery")
+        await pool.execute("ALTER TABLE outbox DISABLE TRIGGER outbox_notify")
+        quiet = await deposit(pool, 3)  # committed without a notification
+        await wait_until(lambda: recorder.transfers() == [quiet], "the poll")
+        assert relay.caught_up == 1
+        assert relay.notifications == 0
     finally:
         await relay.stop()
-    messages = await asyncio.wait_for(connection.take(), DEADLINE_SECONDS)
-    assert len(messages) == 2  # the transfer and its wallet's balance: the replay was ignored
-    assert transfer_id in messages[0] and '"balance":700' in messages[1]
-    assert hub.replays == 1
-
-
-async def _none_left(pool: asyncpg.Pool) -> bool:
-    return await undelivered(pool) == 0
-
-
-async def test_events_the_fast_path_published_are_marked_without_being_delivered_again(
-    pool: asyncpg.Pool,
-) -> None:
-    first, second = await deposit(pool, 100), await deposit(pool, 200)
-    async with pool.acquire() as raw:
-        seen = {f"{first}:posted"}  # as if the fast path had published the first
-        delivered: list[OutboxEvent] = []
-        claimed = await claim_undelivered(
-            raw, 100, delivered.extend, delivered_already=seen.__contains__
-        )
-    assert claimed == 2
-    assert [event.event_id for event in delivered] == [f"{second}:posted"]
-    assert await undelivered(pool) == 0
 
 
 async def test_only_old_events_every_reader_is_done_with_are_pruned(pool: asyncpg.Pool) -> None:
-    kept_young, kept_undelivered, kept_unmailed, pruned = [
-        await deposit(pool, 10 + i) for i in range(4)
-    ]
-    await pool.execute(
-        "UPDATE outbox SET delivered_at = now(), mail_planned_at = now() WHERE event_id <> $1",
-        f"{kept_undelivered}:posted",
+    kept_young, kept_unmailed, pruned = [await deposit(pool, 10 + i) for i in range(3)]
+    pending = await deposit(pool, 20)
+    await pool.execute(  # a pending transfer's event: mail never reads it
+        "UPDATE outbox SET topic = 'transfer.pending' WHERE event_id = $1", f"{pending}:posted"
     )
     await pool.execute(
-        "UPDATE outbox SET mail_planned_at = NULL WHERE event_id = $1", f"{kept_unmailed}:posted"
+        "UPDATE outbox SET mail_planned_at = now() WHERE event_id <> $1",
+        f"{kept_unmailed}:posted",
     )
     await pool.execute(
         "UPDATE outbox SET created_at = now() - interval '2 hours' WHERE event_id <> $1",
         f"{kept_young}:posted",
     )
     async with pool.acquire() as connection:
-        assert await prune_outbox(connection, 3600, 100) == 1
+        assert await prune_outbox(connection, 3600, 100) == 2
         assert await prune_outbox(connection, 3600, 100) == 0
     left = {row["event_id"] for row in await pool.fetch("SELECT event_id FROM outbox")}
-    assert left == {f"{t}:posted" for t in (kept_young, kept_undelivered, kept_unmailed)}
+    assert left == {f"{t}:posted" for t in (kept_young, kept_unmailed)}
     assert f"{pruned}:posted" not in left
     # The ledger is untouched: the transfer itself is the record.
     assert await pool.fetchval("SELECT count(*) FROM transfers WHERE id = $1", pruned) == 1
@@ -216,8 +234,7 @@ async def test_the_relay_prunes_what_is_past_its_retention(
     for i in range(5):
         await deposit(pool, 10 + i)
     await pool.execute(
-        "UPDATE outbox SET delivered_at = now(), mail_planned_at = now(), "
-        "created_at = now() - interval '1 day'"
+        "UPDATE outbox SET mail_planned_at = now(), created_at = now() - interval '1 day'"
     )
     relay = OutboxRelay(relay_database, pool, EventBus(), retention_seconds=60)
     assert await relay.prune() == 5

@@ -39,10 +39,10 @@ class Notifications:
         values: list[tuple[str, str, str, float]] = [
             ("transakt_outbox_published_total", "counter", "events published", relay.published),
             (
-                "transakt_outbox_delivered_total",
+                "transakt_outbox_caught_up_total",
                 "counter",
-                "events marked delivered",
-                relay.delivered,
+                "events published by a catch-up or poll rather than a notification",
+                relay.caught_up,
             ),
             (
                 "transakt_outbox_pruned_total",

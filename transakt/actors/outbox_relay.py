@@ -1,24 +1,26 @@
-"""OutboxRelay: committed outbox events onto the event bus, at once and at least once.
+"""OutboxRelay: committed outbox events onto this process's event bus, at once, each id once.
 
-Two paths, one dedupe:
+- On commit: the commit's NOTIFY names the range of outbox ids it wrote; the relay reads those
+  rows on its listening connection and publishes them on this process's bus within a
+  millisecond or two. Every process listens, so a websocket on any node hears of any commit,
+  with no polling and no wait for a relay on another node. PostgreSQL delivers a notification
+  to every connected listener once the commit is visible, so while connected nothing is missed.
+- Catching up: after a lost connection the relay reads everything from a little before the
+  last id it saw (commits finish out of id order: a batch that took its ids first can commit
+  last), and a periodic poll reads anything past the last id it saw, should a listener ever go
+  quiet without its connection being reported lost.
 
-- Fast: the commit's NOTIFY names the range of outbox ids it wrote; the relay reads those rows
-  on its listening connection and publishes them on this process's bus within a millisecond
-  or two. Every process listens, so a websocket on any node hears of any commit, with no
-  polling and no wait for a relay on another node.
-- Durable: the relay claims undelivered rows (``FOR UPDATE SKIP LOCKED``, so relays on several
-  nodes share them), publishes those not published yet, and marks them delivered in the same
-  transaction. After a crash or a lost connection, whatever the fast path missed goes out here.
-
-Each event id is published at most once per process (a bounded memory of recent ids); any
-consumer that can see an event twice (say, forwarded from another node) ignores the replay
-by the same id.
+Each event id is published at most once per process (a bounded memory of recent ids), and the
+relay writes nothing back: the outbox is a log its readers keep their own place in. Marking
+every row delivered, as an earlier relay did, was an UPDATE per event: a third of the ledger's
+write-ahead log, for a mark nothing needed. Mail keeps its own durable progress (see
+``transakt.storage.mail``), and a live client gets a fresh snapshot whenever it (re)connects.
+The relay also deletes events past their retention (``prune_outbox``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from collections.abc import Sequence
@@ -31,7 +33,6 @@ from transakt.runtime import EventBus
 from transakt.storage.outbox import (
     OutboxEvent,
     OutboxListener,
-    claim_undelivered,
     events_after,
     events_between,
     last_event_id,
@@ -46,18 +47,29 @@ log = logging.getLogger("transakt.outbox")
 # Enough to cover minutes of events at thousands per second: a replay older than this window
 # can only come from a relay that was down that long, and consumers dedupe too.
 _REMEMBERED_IDS: Final = 200_000
-# Rows per read when catching up after a reconnect, and per durable claim.
+# Rows per read when catching up.
 _READ_LIMIT: Final = 5_000
-# Marking delivered is not on the latency path: batching it costs the database less.
-_DRAIN_PAUSE_SECONDS: Final = 0.1
-# How often the durable path also deletes events past their retention, and how many per
-# statement.
+# How far behind the last id seen a catch-up starts: ids are taken when a batch is written and
+# become visible when it commits, so a concurrent batch can commit ids below one already seen.
+# Batches are at most a few hundred events, and few commit at once.
+_CATCH_UP_MARGIN: Final = 10_000
+# How often the relay deletes events past their retention, and how many per statement.
 _PRUNE_EVERY_SECONDS: Final = 60.0
 _PRUNE_BATCH: Final = 5_000
 
 
+class _Poll:
+    """A queued request to read whatever is past the last id seen."""
+
+
+_POLL: Final = _Poll()
+# What the reader is asked to read: a notified (first, last) range, everything from a little
+# before the last id seen (None: after a reconnect), or everything past it (a poll).
+_Wanted = tuple[int, int] | None | _Poll
+
+
 class OutboxRelay:
-    """Publishes every committed outbox event on ``events`` and marks the rows delivered."""
+    """Publishes every committed outbox event on ``events``; prunes what is past retention."""
 
     def __init__(
         self,
@@ -66,55 +78,52 @@ class OutboxRelay:
         events: EventBus,
         *,
         poll_seconds: float = 1.0,
-        claim_limit: int = 1_000,
         retention_seconds: float = 7 * 24 * 3600.0,
     ) -> None:
         self._pool = pool
-        self._retention_seconds = retention_seconds
-        self._next_prune = 0.0
         self._events = events
         self._poll_seconds = poll_seconds
-        self._claim_limit = claim_limit
+        self._retention_seconds = retention_seconds
         self._listener = OutboxListener(dsn, self._notified, on_reconnect=self._reconnected)
-        # Ranges announced by notifications and not read yet; None asks for a catch-up.
-        self._ranges: deque[tuple[int, int] | None] = deque()
+        self._wanted: deque[_Wanted] = deque()
         self._fetch_wanted = asyncio.Event()
-        self._drain_wanted = asyncio.Event()
         self._published = RecentIds(_REMEMBERED_IDS)
         self._last_seen = 0
+        self._first_id = 0  # the outbox's last id when this relay started: it relays what follows
+        self._next_prune = 0.0
         self._tasks: list[asyncio.Task[None]] = []
         # Counters for /metrics.
         self.published = 0
-        self.delivered = 0
         self.notifications = 0
+        self.caught_up = 0  # events published by a catch-up or a poll, not a notification
         self.pruned = 0
 
     def __repr__(self) -> str:
         return (
-            f"<OutboxRelay published={self.published} delivered={self.delivered} "
-            f"pending_ranges={len(self._ranges)} last_seen={self._last_seen}>"
+            f"<OutboxRelay published={self.published} pending_reads={len(self._wanted)} "
+            f"last_seen={self._last_seen}>"
         )
 
     async def start(self) -> None:
-        """Listen, then start both paths; events committed before now go out by the durable one."""
+        """Listen, then relay what commits from now on (earlier events were someone else's)."""
         await self._listener.start()
         connection = self._listener.connection
         assert connection is not None
-        self._last_seen = await last_event_id(connection)
+        self._last_seen = self._first_id = await last_event_id(connection)
         self._tasks = [
-            asyncio.create_task(self._fetch_loop(), name="outbox-relay-fast"),
-            asyncio.create_task(self._drain_loop(), name="outbox-relay-durable"),
+            asyncio.create_task(self._fetch_loop(), name="outbox-relay-reader"),
+            asyncio.create_task(self._poll_loop(), name="outbox-relay-poll"),
         ]
 
     async def stop(self) -> None:
-        """Stop both paths and the listener; undelivered rows wait for the next relay."""
+        """Stop reading, polling and listening."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         await self._listener.stop()
 
-    # -- fast path -------------------------------------------------------------------------
+    # -- reading -----------------------------------------------------------------------------
 
     def _notified(self, payload: str) -> None:
         self.notifications += 1
@@ -122,79 +131,79 @@ class OutboxRelay:
         if span is None:
             log.warning("ignoring a malformed outbox notification %r", payload)
             return
-        self._ranges.append(span)
-        self._fetch_wanted.set()
-        self._drain_wanted.set()
+        self._want(span)
 
     def _reconnected(self) -> None:
-        self._ranges.append(None)
+        self._want(None)
+
+    def _want(self, wanted: _Wanted) -> None:
+        self._wanted.append(wanted)
         self._fetch_wanted.set()
-        self._drain_wanted.set()
 
     async def _fetch_loop(self) -> None:
+        # The only reader of the listening connection: reads never overlap.
         while True:
             await self._fetch_wanted.wait()
             self._fetch_wanted.clear()
-            while self._ranges:
+            while self._wanted:
                 connection = self._listener.connection
                 if connection is None:
                     # Not listening: what is queued is lost; the reconnect asks for a catch-up.
-                    self._ranges.clear()
+                    self._wanted.clear()
                     break
                 try:
                     await self._read(connection)
                 except Exception as error:  # whatever broke, a fresh connection is the cure
                     log.warning("outbox read failed (%r); reconnecting", error)
-                    self._ranges.clear()
+                    self._wanted.clear()
                     self._listener.lost()
                     break
 
     async def _read(self, connection: asyncpg.Connection) -> None:
-        # Everything announced so far in one read: under load, many commits, one query.
-        spans = list(self._ranges)
-        self._ranges.clear()
-        if None in spans:
+        # Everything asked for so far in one go: under load, many commits, one query.
+        wanted = list(self._wanted)
+        self._wanted.clear()
+        spans = [w for w in wanted if isinstance(w, tuple)]
+        if None in wanted or _POLL in wanted:
+            after = self._last_seen
+            if None in wanted:
+                after = max(self._first_id, after - _CATCH_UP_MARGIN)
             while True:
-                events = await events_after(connection, self._last_seen, _READ_LIMIT)
-                self._publish(events, forward=False)
+                events = await events_after(connection, after, _READ_LIMIT)
+                self.caught_up += self._publish(events)
                 if len(events) < _READ_LIMIT:
                     break
-            spans = [span for span in spans if span is not None]
+                after = events[-1].id
         if spans:
-            first = min(span[0] for span in spans if span is not None)
-            last = max(span[1] for span in spans if span is not None)
-            self._publish(await events_between(connection, first, last), forward=False)
+            first = min(span[0] for span in spans)
+            last = max(span[1] for span in spans)
+            self._publish(await events_between(connection, first, last))
 
-    def _publish(self, events: Sequence[OutboxEvent], *, forward: bool) -> None:
+    def _publish(self, events: Sequence[OutboxEvent]) -> int:
         bus = self._events
+        fresh = 0
         for event in events:
             if event.id > self._last_seen:
                 self._last_seen = event.id
             if self._published.add(event.event_id):
-                self.published += 1
-                # Every node reads every commit itself, so the fast path stays local; the
-                # durable path also forwards (to a transport, when one is configured).
-                if forward:
-                    bus.publish(event.topic, event)
-                else:
-                    bus.publish_local(event.topic, event)
+                fresh += 1
+                bus.publish_local(event.topic, event)
+        self.published += fresh
+        return fresh
 
-    # -- durable path ----------------------------------------------------------------------
+    # -- polling and pruning -----------------------------------------------------------------
 
-    async def _drain_loop(self) -> None:
+    async def _poll_loop(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._drain_wanted.wait(), self._poll_seconds)
-            self._drain_wanted.clear()
-            try:
-                await self.drain()
-                now = asyncio.get_running_loop().time()
-                if now >= self._next_prune:
-                    self._next_prune = now + _PRUNE_EVERY_SECONDS
+            await asyncio.sleep(self._poll_seconds)
+            self._want(_POLL)
+            now = asyncio.get_running_loop().time()
+            if now >= self._next_prune:
+                self._next_prune = now + _PRUNE_EVERY_SECONDS
+                try:
                     await self.prune()
-            except Exception as error:  # the loop must outlive any one failure
-                log.warning("outbox delivery failed (%r); retrying", error)
-            await asyncio.sleep(_DRAIN_PAUSE_SECONDS)
+                except Exception as error:  # the loop must outlive any one failure
+                    log.warning("outbox pruning failed (%r); retrying later", error)
 
     async def prune(self) -> int:
         """Delete the events past their retention that every reader is done with."""
@@ -209,25 +218,3 @@ class OutboxRelay:
         if total:
             log.info("pruned %d outbox events older than %.0fs", total, self._retention_seconds)
         return total
-
-    async def drain(self) -> int:
-        """Deliver and mark every undelivered event this relay can claim; return how many."""
-        total = 0
-        async with self._pool.acquire() as connection:
-            while True:
-                claimed = await claim_undelivered(
-                    connection,
-                    self._claim_limit,
-                    lambda events: self._publish(events, forward=True),
-                    # With a transport the durable path must still forward every event;
-                    # without one, what the fast path published needs only its mark.
-                    delivered_already=(
-                        (lambda _event_id: False)
-                        if self._events.forwards
-                        else self._published.__contains__
-                    ),
-                )
-                total += claimed
-                self.delivered += claimed
-                if claimed < self._claim_limit:
-                    return total

@@ -1,4 +1,4 @@
-"""The outbox as its readers see it: events, commit notifications, claims and deliveries.
+"""The outbox as its readers see it: events, commit notifications, and pruning.
 
 Every ledger commit writes its events to the ``outbox`` table in the same transaction; a
 statement-level trigger then NOTIFYs ``transakt_outbox`` with the range of ids written, which
@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -25,7 +25,6 @@ __all__ = [
     "CHANNEL",
     "OutboxEvent",
     "OutboxListener",
-    "claim_undelivered",
     "events_after",
     "events_between",
     "last_event_id",
@@ -44,19 +43,13 @@ _COLUMNS = "id, event_id, topic, payload::text AS payload, xid::text AS xid"
 _BETWEEN = f"SELECT {_COLUMNS} FROM outbox WHERE id BETWEEN $1 AND $2 ORDER BY id"
 _AFTER = f"SELECT {_COLUMNS} FROM outbox WHERE id > $1 ORDER BY id LIMIT $2"
 _LAST_ID = "SELECT coalesce(max(id), 0) FROM outbox"
-# Uses the partial index outbox_undelivered. SKIP LOCKED: relays on several nodes share rows.
-_CLAIM = f"""
-SELECT {_COLUMNS} FROM outbox WHERE delivered_at IS NULL
-ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
-"""
-_MARK_DELIVERED = "UPDATE outbox SET delivered_at = now() WHERE id = ANY($1::bigint[])"
-# Done with: relayed, and either mailed about (planned) or of a topic mail never reads. Oldest
-# first, a bounded batch at a time, so a large backlog never holds locks for long.
+# Done with: mailed about (planned), or of a topic mail never reads (the relays keep their
+# own place and have long read it). Oldest first, a bounded batch at a time, so a large backlog
+# never holds locks for long.
 _PRUNE = """
 DELETE FROM outbox WHERE id IN (
     SELECT id FROM outbox
     WHERE created_at < now() - make_interval(secs => $1)
-      AND delivered_at IS NOT NULL
       AND (mail_planned_at IS NOT NULL OR topic NOT IN ('transfer.posted', 'transfer.voided'))
     ORDER BY id LIMIT $2
     FOR UPDATE SKIP LOCKED
@@ -109,30 +102,6 @@ async def last_event_id(connection: Connection) -> int:
     """The highest outbox id committed so far (0 for an empty outbox)."""
     value: int = await connection.fetchval(_LAST_ID)
     return value
-
-
-async def claim_undelivered(
-    connection: Connection,
-    limit: int,
-    deliver: Callable[[Sequence[OutboxEvent]], None],
-    *,
-    delivered_already: Callable[[str], bool] = lambda _event_id: False,
-) -> int:
-    """Claim undelivered events, hand them to ``deliver``, mark them delivered; return how many.
-
-    Events for which ``delivered_already(event_id)`` is true (the fast path published them) are
-    only marked, not decoded again: decoding every payload twice cost a node ~10% of its CPU.
-    """
-    # deliver runs inside the claiming transaction, before the mark: if it raises or the process
-    # dies, the rows stay undelivered and are claimed again (at least once).
-    async with connection.transaction():
-        rows = await connection.fetch(_CLAIM, limit)
-        if rows:
-            fresh = [_event(row) for row in rows if not delivered_already(row["event_id"])]
-            if fresh:
-                deliver(fresh)
-            await connection.execute(_MARK_DELIVERED, [row["id"] for row in rows])
-    return len(rows)
 
 
 async def prune_outbox(connection: Connection, older_than_seconds: float, limit: int) -> int:
