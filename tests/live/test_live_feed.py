@@ -146,6 +146,9 @@ async def test_a_user_past_the_connection_limit_is_refused_with_429(
         assert (await answer.json())["error"]["code"] == "rate_limited"
     async with live(wallet_app, erin.token) as websocket:  # closed ones freed their places
         assert (await next_message(websocket))["type"] == "balance"
+    document = await (await wallet_app.get("/api/v1/openapi.json")).json()
+    documented = document["paths"]["/api/v1/live"]["get"]["responses"]["429"]
+    assert documented == {"$ref": "#/components/responses/TooMany"}
 
 
 async def test_the_socket_closes_when_the_token_expires(

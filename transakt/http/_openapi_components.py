@@ -170,6 +170,7 @@ ERRORS: Final[dict[str, tuple[str, str]]] = {
     "NotFound": ("404", "not_found"),
     "Conflict": ("409", "email_taken, wallet_exists or insufficient_funds"),
     "TooLarge": ("413", "payload_too_large: the body is over the limit"),
+    "TooMany": ("429", "rate_limited: too many at once; retry after Retry-After seconds"),
     "Unavailable": ("503", "bank_unavailable or overloaded: retry after Retry-After seconds"),
 }
 

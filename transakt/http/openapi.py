@@ -219,7 +219,7 @@ def _paths() -> Json:
                             "for a fresh snapshot), 1001 server shutting down."
                         )
                     },
-                    **_errors("ValidationError"),
+                    **_errors("ValidationError", "TooMany"),
                 },
                 parameters=[
                     {
@@ -301,7 +301,7 @@ def build_openapi(settings: Settings) -> Json:
     transfer["description"] = "give exactly one of to_wallet and to_email"
     transfer["oneOf"] = [{"required": ["to_wallet"]}, {"required": ["to_email"]}]
     responses = {
-        name: error_response(description, retry=status == "503")
+        name: error_response(description, retry=status in {"429", "503"})
         for name, (status, description) in ERRORS.items()
     }
     document: Json = {
