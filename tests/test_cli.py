@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import importlib.util
+import json
 import os
 import re
 import signal
@@ -19,6 +20,7 @@ import pytest
 from transakt.cli import build_parser, main
 
 COMMANDS = ["up", "serve", "bank", "worker", "migrate", "reconcile"]
+README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
@@ -157,6 +159,7 @@ async def test_up_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path) 
         assert f"http://127.0.0.1:{bank_port}" in banner
         assert str(data_dir / "mail") in banner
         await _drive_the_wallet(f"http://127.0.0.1:{wallet_port}", banner)
+        await _run_the_readme_session(wallet_port, banner)
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGINT)
@@ -165,6 +168,34 @@ async def test_up_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path) 
     assert process.returncode == 0, "".join(output)
     assert not (data_dir / "postgres" / "postmaster.pid").exists(), "PostgreSQL left running"
     assert not (data_dir / "redis" / "redis.pid").exists(), "Redis left running"
+
+
+async def _run_the_readme_session(port: int, banner: str) -> None:
+    """The README's curl session, run by bash as written (only the port and account filled in)."""
+    section = README.read_text().split("## A session with curl", 1)[1]
+    script = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    account = re.findall(r"^\s+(\S+)\s+\w+ Example\s+EUR", banner, flags=re.MULTILINE)[0]
+    script = script.replace("127.0.0.1:8080", f"127.0.0.1:{port}").replace(
+        "ACCOUNT=DE1234567890", f"ACCOUNT={account}"
+    )
+    shell = await asyncio.create_subprocess_exec(
+        "bash", "-euo", "pipefail", "-c", script,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(shell.communicate(), 60)
+    assert shell.returncode == 0, (out.decode(), err.decode())
+    # curl prints each answer without a newline: split the output into its JSON documents.
+    text, answers, decoder = out.decode(), [], json.JSONDecoder()
+    position = 0
+    while position < len(text):
+        answer, position = decoder.raw_decode(text, position)
+        answers.append(answer)
+        while position < len(text) and text[position].isspace():
+            position += 1
+    assert [a.get("status") for a in answers[-3:-1]] == ["pending", "posted"], answers
+    history = answers[-1]
+    assert [item["kind"] for item in history["items"]] == ["p2p", "deposit"], history
+    assert [item["amount"] for item in history["items"]] == [1250, 5000]
 
 
 async def _drive_the_wallet(url: str, banner: str) -> None:
