@@ -144,6 +144,9 @@ async def test_a_user_past_the_connection_limit_is_refused_with_429(
         )  # fmt: skip
         assert answer.status == 429
         assert (await answer.json())["error"]["code"] == "rate_limited"
+    # The server forgets a socket once its handler has seen the close: a moment after ours.
+    hub = wallet_app.app[NODE_KEY].notifications.live  # type: ignore[union-attr]
+    await wait_until(lambda: hub.connections_of(erin.user_id) == 0, "the closed sockets to go")
     async with live(wallet_app, erin.token) as websocket:  # closed ones freed their places
         assert (await next_message(websocket))["type"] == "balance"
     document = await (await wallet_app.get("/api/v1/openapi.json")).json()

@@ -124,5 +124,6 @@ def test_a_user_may_hold_only_so_many_connections() -> None:
     assert hub.refused == 1
     hub.connect("u_b")  # others are not affected
     hub.disconnect(first)
+    assert hub.connections_of("u_a") == 1
     hub.connect("u_a")  # a closed one frees its place
     assert hub.connections == 3

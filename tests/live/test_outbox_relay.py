@@ -152,7 +152,8 @@ async def test_a_lost_connection_is_caught_up_even_for_commits_that_finished_out
             from_account="settlement_EUR", to_account="wal_s", amount=50, currency="EUR",
             memo=None, initiator_id=None,
         )])  # fmt: skip
-    relay = OutboxRelay(relay_database, pool, bus, poll_seconds=60.0)  # no poll: only catch-up
+    # No poll: only the catch-up can deliver; and time to commit before it reconnects.
+    relay = OutboxRelay(relay_database, pool, bus, poll_seconds=60.0, reconnect_delay=2.0)
     await relay.start()
     held = await pool.acquire()
     try:
@@ -169,8 +170,14 @@ async def test_a_lost_connection_is_caught_up_even_for_commits_that_finished_out
         await wait_until(lambda: recorder.transfers() == [early], "the early commit")
         # The listener's connection is lost; while nobody listens, the slow batch commits and
         # another one too: their notifications go nowhere.
-        for pid in await listener_pids(pool):
+        pids = await listener_pids(pool)
+        for pid in pids:
             await pool.execute("SELECT pg_terminate_backend($1)", pid)
+
+        async def gone() -> bool:  # an exiting backend could still hear the next commit
+            return not set(pids) & set(await listener_pids(pool))
+
+        await wait_until(gone, "the listener's backend to exit")
         await slow.commit()
         unheard = await deposit(pool, 9)
         await wait_until(

@@ -216,6 +216,10 @@ class LiveHub:
         self.connections += 1
         return connection
 
+    def connections_of(self, user_id: str) -> int:
+        """How many connections ``user_id`` has open."""
+        return len(self._by_user.get(user_id, ()))
+
     def disconnect(self, connection: LiveConnection) -> None:
         """Forget a connection (idempotent)."""
         same_user = self._by_user.get(connection.user_id)

@@ -79,12 +79,15 @@ class OutboxRelay:
         *,
         poll_seconds: float = 1.0,
         retention_seconds: float = 7 * 24 * 3600.0,
+        reconnect_delay: float = 0.5,
     ) -> None:
         self._pool = pool
         self._events = events
         self._poll_seconds = poll_seconds
         self._retention_seconds = retention_seconds
-        self._listener = OutboxListener(dsn, self._notified, on_reconnect=self._reconnected)
+        self._listener = OutboxListener(
+            dsn, self._notified, on_reconnect=self._reconnected, reconnect_delay=reconnect_delay
+        )
         self._wanted: deque[_Wanted] = deque()
         self._fetch_wanted = asyncio.Event()
         self._published = RecentIds(_REMEMBERED_IDS)
