@@ -28,7 +28,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
@@ -213,6 +213,10 @@ async def database(prefix: str = "transakt_bench") -> AsyncIterator[str]:
         await admin.close()
 
 
+# The process id of each running server, by its URL (for the CPU accounting below).
+SERVER_PIDS: dict[str, int] = {}
+
+
 @asynccontextmanager
 async def server(variant: str, database_url: str) -> AsyncIterator[str]:
     port = free_port()
@@ -235,13 +239,71 @@ async def server(variant: str, database_url: str) -> AsyncIterator[str]:
                 await asyncio.sleep(0.1)
             else:
                 raise RuntimeError(f"{variant} server did not start")
+        SERVER_PIDS[url] = child.pid
         yield url
     finally:
+        SERVER_PIDS.pop(url, None)
         child.send_signal(signal.SIGTERM)
         try:
             child.wait(timeout=20)
         except subprocess.TimeoutExpired:
             child.kill()
+
+
+# -- CPU accounting (Linux /proc; elsewhere the figures are left out) -------------------------
+
+_TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _process_cpu_seconds(pid: int | str) -> float:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS_PER_SECOND  # utime + stime
+
+
+def _postgres_cpu_seconds() -> float:
+    total = 0.0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/comm") as comm:
+                if comm.read().startswith("postgres"):
+                    total += _process_cpu_seconds(pid)
+        except OSError:  # the process ended meanwhile
+            continue
+    return total
+
+
+@dataclass(frozen=True, slots=True)
+class CpuSample:
+    server: float
+    postgres: float
+    client: float
+
+    @classmethod
+    def take(cls, url: str) -> CpuSample | None:
+        """CPU seconds used so far by the server at ``url``, by PostgreSQL and by this client."""
+        try:
+            server_pid = SERVER_PIDS[url]
+            return cls(
+                _process_cpu_seconds(server_pid), _postgres_cpu_seconds(), time.process_time()
+            )
+        except (OSError, KeyError):
+            return None
+
+
+def cpu_per_request_us(
+    before: CpuSample | None, after: CpuSample | None, requests: int
+) -> dict[str, float]:
+    """Microseconds of CPU per answered request: the server, all of PostgreSQL, the client."""
+    if before is None or after is None or requests == 0:
+        return {}
+    return {
+        "server": (after.server - before.server) / requests * 1e6,
+        "postgres": (after.postgres - before.postgres) / requests * 1e6,
+        "client": (after.client - before.client) / requests * 1e6,
+    }
 
 
 # -- load ------------------------------------------------------------------------------------
@@ -253,6 +315,8 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
+    answered: int = 0
+    cpu_us: dict[str, float] = field(default_factory=dict)  # per request, see cpu_per_request_us
 
 
 async def drive(
@@ -318,7 +382,9 @@ async def drive(
             latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000 if latencies else 0.0
         )
 
-    return Result(len(latencies) / elapsed, quantile(0.50), quantile(0.99), errors)
+    return Result(
+        len(latencies) / elapsed, quantile(0.50), quantile(0.99), errors, answered=len(latencies)
+    )
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -346,12 +412,18 @@ async def main(args: argparse.Namespace) -> None:
                     if variant != "noop":
                         await warm(url)
                     for scenario in ("uniform",) if variant == "noop" else ("uniform", "hot"):
+                        before = CpuSample.take(url)
                         result = await drive(url, population, scenario, seconds, args.concurrency)
+                        result.cpu_us = cpu_per_request_us(
+                            before, CpuSample.take(url), result.answered
+                        )
                         results.setdefault(f"{variant}_{scenario}", []).append(result)
+                        cpu = " ".join(f"{k}={v:.0f}" for k, v in result.cpu_us.items())
                         log(
                             f"round {round_ + 1}/{rounds} {variant:5} {scenario:7} "
                             f"{result.per_s:8.0f}/s p50={result.p50_ms:6.1f}ms "
                             f"p99={result.p99_ms:6.1f}ms errors={result.errors}"
+                            + (f"  cpu us/request: {cpu}" if cpu else "")
                         )
         peak = statistics.median(r.per_s for r in results["actor_uniform"])
         async with server("actor", database_url) as url:
@@ -369,10 +441,19 @@ async def main(args: argparse.Namespace) -> None:
         return statistics.median(getattr(r, attr) for r in results[key])
 
     log("")
-    log(f"{'variant':22} {'per_s':>8} {'p50_ms':>8} {'p99_ms':>8}")
+
+    def median_cpu(key: str, part: str) -> str:
+        values = [r.cpu_us[part] for r in results[key] if part in r.cpu_us]
+        return f"{statistics.median(values):8.0f}" if values else f"{'-':>8}"
+
+    log(
+        f"{'variant':22} {'per_s':>8} {'p50_ms':>8} {'p99_ms':>8}   cpu us/request: "
+        f"{'server':>8} {'postgres':>8} {'client':>8}"
+    )
     for key in ("actor_uniform", "actor_hot", "lock_uniform", "lock_hot", "noop_uniform"):
         p50, p99 = median_p(key, "p50_ms"), median_p(key, "p99_ms")
-        log(f"{key:22} {median(key):8.0f} {p50:8.1f} {p99:8.1f}")
+        cpu = " ".join(median_cpu(key, part) for part in ("server", "postgres", "client"))
+        log(f"{key:22} {median(key):8.0f} {p50:8.1f} {p99:8.1f}   {'':16}{cpu}")
     log(
         "ratios: "
         f"uniform/lock={median('actor_uniform') / median('lock_uniform'):.2f} (target >= 4) "
