@@ -119,6 +119,25 @@ MakeUser = Callable[..., Awaitable[Person]]
 Fund = Callable[[str, int], Awaitable[str]]
 
 
+def pay_body(payer: Person, payee: Person, amount: Any = 100, /, **changes: Any) -> dict[str, Any]:
+    """A transfer request from the payer's first wallet to the payee's; ``...`` drops a field."""
+    body = {
+        "from_wallet": payer.wallet_id,
+        "to_wallet": payee.wallet_id,
+        "amount": amount,
+        "currency": payer.wallet["currency"],
+    }
+    body.update(changes)
+    return {key: value for key, value in body.items() if value is not ...}
+
+
+async def wallet_balance(api: Api, person: Person, wallet_id: str | None = None) -> int:
+    """The balance of one of the person's wallets (their first by default), read over HTTP."""
+    answer = await api.get(f"/api/v1/wallets/{wallet_id or person.wallet_id}", token=person.token)
+    assert answer.status == 200
+    return int(answer.body["balance"])
+
+
 def unique_email(prefix: str = "user") -> str:
     """An e-mail address no other test uses (tests share one database)."""
     return f"{prefix}-{uuid.uuid4().hex[:12]}@example.test"

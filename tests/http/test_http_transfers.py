@@ -7,32 +7,15 @@ import uuid
 from typing import Any
 
 import pytest
-from httpkit import Api, MakeUser, Person, unique_email
+from httpkit import Api, MakeUser, pay_body, unique_email, wallet_balance
 
 from transakt.money import MAX_AMOUNT
-
-
-def _pay(payer: Person, payee: Person, amount: Any = 100, /, **changes: Any) -> dict[str, Any]:
-    body = {
-        "from_wallet": payer.wallet_id,
-        "to_wallet": payee.wallet_id,
-        "amount": amount,
-        "currency": payer.wallet["currency"],
-    }
-    body.update(changes)
-    return {key: value for key, value in body.items() if value is not ...}
-
-
-async def _balance(api: Api, person: Person, wallet_id: str | None = None) -> int:
-    answer = await api.get(f"/api/v1/wallets/{wallet_id or person.wallet_id}", token=person.token)
-    assert answer.status == 200
-    return int(answer.body["balance"])
 
 
 async def test_pay_another_wallet(api: Api, make_user: MakeUser) -> None:
     payer, payee = await make_user(balance=1_000), await make_user()
     answer = await api.post(
-        "/api/v1/transfers", token=payer.token, json=_pay(payer, payee, 250, memo="lunch")
+        "/api/v1/transfers", token=payer.token, json=pay_body(payer, payee, 250, memo="lunch")
     )
     assert answer.status == 201
     transfer = answer.body
@@ -43,18 +26,18 @@ async def test_pay_another_wallet(api: Api, make_user: MakeUser) -> None:
     assert (transfer["amount"], transfer["currency"], transfer["memo"]) == (250, "EUR", "lunch")
     assert transfer["created_at"].endswith("Z")
     assert transfer["posted_at"].endswith("Z")
-    assert await _balance(api, payer) == 750
-    assert await _balance(api, payee) == 250
+    assert await wallet_balance(api, payer) == 750
+    assert await wallet_balance(api, payee) == 250
 
 
 async def test_pay_by_email(api: Api, make_user: MakeUser) -> None:
     payer, payee = await make_user(balance=500), await make_user()
-    body = _pay(payer, payee, 200, to_wallet=..., to_email=payee.email.upper())
+    body = pay_body(payer, payee, 200, to_wallet=..., to_email=payee.email.upper())
     answer = await api.post("/api/v1/transfers", token=payer.token, json=body)
     assert answer.status == 201, answer.text
     assert answer.body["to_wallet"] == payee.wallet_id
     assert answer.body["memo"] is None
-    assert await _balance(api, payee) == 200
+    assert await wallet_balance(api, payee) == 200
 
 
 @pytest.mark.parametrize(
@@ -64,11 +47,13 @@ async def test_pay_by_email(api: Api, make_user: MakeUser) -> None:
 )
 async def test_bad_amounts_are_422(api: Api, make_user: MakeUser, amount: Any) -> None:
     payer, payee = await make_user(balance=100), await make_user()
-    answer = await api.post("/api/v1/transfers", token=payer.token, json=_pay(payer, payee, amount))
+    answer = await api.post(
+        "/api/v1/transfers", token=payer.token, json=pay_body(payer, payee, amount)
+    )
     assert answer.status == 422
     assert answer.error_code == "validation_error"
     assert "amount" in answer.body["error"]["fields"]
-    assert await _balance(api, payer) == 100
+    assert await wallet_balance(api, payer) == 100
 
 
 async def test_amount_as_raw_json_float_is_422(api: Api, make_user: MakeUser) -> None:
@@ -108,7 +93,7 @@ async def test_transfer_validation(
 ) -> None:
     payer, payee = await make_user(balance=100), await make_user()
     answer = await api.post(
-        "/api/v1/transfers", token=payer.token, json=_pay(payer, payee, 10, **changes)
+        "/api/v1/transfers", token=payer.token, json=pay_body(payer, payee, 10, **changes)
     )
     assert answer.status == 422
     assert answer.error_code == "validation_error"
@@ -118,20 +103,22 @@ async def test_transfer_validation(
 async def test_unknown_wallets_are_404(api: Api, make_user: MakeUser) -> None:
     payer, payee = await make_user(balance=100), await make_user()
     to_nowhere = await api.post(
-        "/api/v1/transfers", token=payer.token, json=_pay(payer, payee, to_wallet="wal_missing")
+        "/api/v1/transfers", token=payer.token, json=pay_body(payer, payee, to_wallet="wal_missing")
     )
     assert to_nowhere.status == 404
     from_nowhere = await api.post(
-        "/api/v1/transfers", token=payer.token, json=_pay(payer, payee, from_wallet="wal_missing")
+        "/api/v1/transfers",
+        token=payer.token,
+        json=pay_body(payer, payee, from_wallet="wal_missing"),
     )
     assert from_nowhere.status == 404
     assert to_nowhere.error_code == from_nowhere.error_code == "not_found"
-    assert await _balance(api, payer) == 100
+    assert await wallet_balance(api, payer) == 100
 
 
 async def test_paying_to_an_unknown_email_is_404(api: Api, make_user: MakeUser) -> None:
     payer, payee = await make_user(balance=100), await make_user()
-    body = _pay(payer, payee, to_wallet=..., to_email=unique_email("nobody"))
+    body = pay_body(payer, payee, to_wallet=..., to_email=unique_email("nobody"))
     answer = await api.post("/api/v1/transfers", token=payer.token, json=body)
     assert answer.status == 404
     assert answer.error_code == "not_found"
@@ -139,48 +126,52 @@ async def test_paying_to_an_unknown_email_is_404(api: Api, make_user: MakeUser) 
 
 async def test_paying_from_someone_elses_wallet_is_403(api: Api, make_user: MakeUser) -> None:
     victim, thief = await make_user(balance=100), await make_user()
-    answer = await api.post("/api/v1/transfers", token=thief.token, json=_pay(victim, thief))
+    answer = await api.post("/api/v1/transfers", token=thief.token, json=pay_body(victim, thief))
     assert answer.status == 403
     assert answer.error_code == "forbidden"
-    assert await _balance(api, victim) == 100
+    assert await wallet_balance(api, victim) == 100
 
 
 async def test_currency_mismatch_is_422(api: Api, make_user: MakeUser) -> None:
     euro, dollar = await make_user(balance=100), await make_user(currency="USD")
     wrong_currency = await api.post(
-        "/api/v1/transfers", token=euro.token, json=_pay(euro, dollar, currency="USD")
+        "/api/v1/transfers", token=euro.token, json=pay_body(euro, dollar, currency="USD")
     )
     assert wrong_currency.status == 422
     assert wrong_currency.error_code == "currency_mismatch"
-    other_wallet = await api.post("/api/v1/transfers", token=euro.token, json=_pay(euro, dollar))
+    other_wallet = await api.post(
+        "/api/v1/transfers", token=euro.token, json=pay_body(euro, dollar)
+    )
     assert other_wallet.status == 422
     assert other_wallet.error_code == "currency_mismatch"
-    assert await _balance(api, euro) == 100
+    assert await wallet_balance(api, euro) == 100
 
 
 async def test_insufficient_funds_is_409_and_nothing_moves(api: Api, make_user: MakeUser) -> None:
     payer, payee = await make_user(balance=100), await make_user()
-    answer = await api.post("/api/v1/transfers", token=payer.token, json=_pay(payer, payee, 101))
+    answer = await api.post(
+        "/api/v1/transfers", token=payer.token, json=pay_body(payer, payee, 101)
+    )
     assert answer.status == 409
     assert answer.error_code == "insufficient_funds"
-    assert await _balance(api, payer) == 100
-    assert await _balance(api, payee) == 0
+    assert await wallet_balance(api, payer) == 100
+    assert await wallet_balance(api, payee) == 0
     history = await api.get(f"/api/v1/wallets/{payer.wallet_id}/transactions", token=payer.token)
     assert [item["kind"] for item in history.body["items"]] == ["deposit"]
 
 
 async def test_paying_the_same_wallet_is_422(api: Api, make_user: MakeUser) -> None:
     person = await make_user(balance=100)
-    answer = await api.post("/api/v1/transfers", token=person.token, json=_pay(person, person))
+    answer = await api.post("/api/v1/transfers", token=person.token, json=pay_body(person, person))
     assert answer.status == 422
     assert answer.error_code == "validation_error"
     by_email = await api.post(
         "/api/v1/transfers",
         token=person.token,
-        json=_pay(person, person, to_wallet=..., to_email=person.email),
+        json=pay_body(person, person, to_wallet=..., to_email=person.email),
     )
     assert by_email.status == 422
-    assert await _balance(api, person) == 100
+    assert await wallet_balance(api, person) == 100
 
 
 async def test_replay_answers_the_first_response_and_moves_money_once(
@@ -188,22 +179,22 @@ async def test_replay_answers_the_first_response_and_moves_money_once(
 ) -> None:
     payer, payee = await make_user(balance=1_000), await make_user()
     headers = {"Idempotency-Key": str(uuid.uuid4())}
-    body = _pay(payer, payee, 300)
+    body = pay_body(payer, payee, 300)
     first = await api.post("/api/v1/transfers", token=payer.token, json=body, headers=headers)
     again = await api.post("/api/v1/transfers", token=payer.token, json=body, headers=headers)
     assert first.status == again.status == 201
     assert again.body == first.body
     assert again.headers["Idempotent-Replayed"] == "true"
     assert "Idempotent-Replayed" not in first.headers
-    assert await _balance(api, payer) == 700
-    assert await _balance(api, payee) == 300
+    assert await wallet_balance(api, payer) == 700
+    assert await wallet_balance(api, payee) == 300
 
     reused = await api.post(
-        "/api/v1/transfers", token=payer.token, json=_pay(payer, payee, 301), headers=headers
+        "/api/v1/transfers", token=payer.token, json=pay_body(payer, payee, 301), headers=headers
     )
     assert reused.status == 422
     assert reused.error_code == "idempotency_key_reused"
-    assert await _balance(api, payer) == 700
+    assert await wallet_balance(api, payer) == 700
 
 
 async def test_concurrent_replays_move_money_once(api: Api, make_user: MakeUser) -> None:
@@ -212,24 +203,27 @@ async def test_concurrent_replays_move_money_once(api: Api, make_user: MakeUser)
     answers = await asyncio.gather(
         *(
             api.post(
-                "/api/v1/transfers", token=payer.token, json=_pay(payer, payee, 10), headers=headers
+                "/api/v1/transfers",
+                token=payer.token,
+                json=pay_body(payer, payee, 10),
+                headers=headers,
             )
             for _ in range(5)
         )
     )
     assert {answer.status for answer in answers} == {201}
     assert len({answer.body["id"] for answer in answers}) == 1
-    assert await _balance(api, payer) == 990
+    assert await wallet_balance(api, payer) == 990
 
 
 async def test_idempotency_keys_are_scoped_to_the_user(api: Api, make_user: MakeUser) -> None:
     alice, bob = await make_user(balance=100), await make_user(balance=100)
     headers = {"Idempotency-Key": "shared-key-" + uuid.uuid4().hex}
     first = await api.post(
-        "/api/v1/transfers", token=alice.token, json=_pay(alice, bob, 10), headers=headers
+        "/api/v1/transfers", token=alice.token, json=pay_body(alice, bob, 10), headers=headers
     )
     second = await api.post(
-        "/api/v1/transfers", token=bob.token, json=_pay(bob, alice, 20), headers=headers
+        "/api/v1/transfers", token=bob.token, json=pay_body(bob, alice, 20), headers=headers
     )
     assert first.status == second.status == 201
     assert first.body["id"] != second.body["id"]
@@ -240,16 +234,18 @@ async def test_idempotency_key_too_long_is_422(api: Api, make_user: MakeUser) ->
     answer = await api.post(
         "/api/v1/transfers",
         token=payer.token,
-        json=_pay(payer, payee),
+        json=pay_body(payer, payee),
         headers={"Idempotency-Key": "k" * 256},
     )
     assert answer.status == 422
-    assert await _balance(api, payer) == 100
+    assert await wallet_balance(api, payer) == 100
 
 
 async def test_a_transfer_is_visible_to_both_parties_only(api: Api, make_user: MakeUser) -> None:
     payer, payee, stranger = await make_user(balance=100), await make_user(), await make_user()
-    created = await api.post("/api/v1/transfers", token=payer.token, json=_pay(payer, payee, 40))
+    created = await api.post(
+        "/api/v1/transfers", token=payer.token, json=pay_body(payer, payee, 40)
+    )
     path = f"/api/v1/transfers/{created.body['id']}"
     for person in (payer, payee):
         answer = await api.get(path, token=person.token)
@@ -268,13 +264,13 @@ async def test_money_is_conserved_across_many_payments(api: Api, make_user: Make
     async def pay(index: int) -> int:
         payer, payee = people[index % 4], people[(index + 1) % 4]
         answer = await api.post(
-            "/api/v1/transfers", token=payer.token, json=_pay(payer, payee, 7 + index)
+            "/api/v1/transfers", token=payer.token, json=pay_body(payer, payee, 7 + index)
         )
         return answer.status
 
     statuses = await asyncio.gather(*(pay(index) for index in range(40)))
     assert set(statuses) <= {201, 409}
-    balances = [await _balance(api, person) for person in people]
+    balances = [await wallet_balance(api, person) for person in people]
     assert sum(balances) == 4_000
     assert min(balances) >= 0
 
@@ -302,7 +298,7 @@ async def test_memo_may_hold_newlines_and_any_language(api: Api, make_user: Make
     payer, payee = await make_user(balance=100), await make_user()
     memo = "Miete März\n家賃 🎉"
     answer = await api.post(
-        "/api/v1/transfers", token=payer.token, json=_pay(payer, payee, 1, memo=memo)
+        "/api/v1/transfers", token=payer.token, json=pay_body(payer, payee, 1, memo=memo)
     )
     assert answer.status == 201
     assert answer.body["memo"] == memo

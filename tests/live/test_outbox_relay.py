@@ -56,12 +56,12 @@ async def pool(relay_database: str) -> AsyncIterator[asyncpg.Pool]:
     await opened.close()
 
 
-async def deposit(pool: asyncpg.Pool, amount: int) -> str:
-    """Commit a deposit to wal_r through the ledger; its transfer id."""
+async def deposit(pool: asyncpg.Pool, amount: int, to: str = "wal_r") -> str:
+    """Commit a deposit to a wallet (wal_r unless told) through the ledger; its transfer id."""
     transfer_id = f"trf_{secrets.token_hex(8)}"
     operation = NewTransfer(
         id=transfer_id, kind="deposit", status="posted", from_account="settlement_EUR",
-        to_account="wal_r", amount=amount, currency="EUR", memo=None, initiator_id=None,
+        to_account=to, amount=amount, currency="EUR", memo=None, initiator_id=None,
     )  # fmt: skip
     async with pool.acquire() as connection:
         await commit_batch(connection, [operation])
@@ -146,12 +146,7 @@ async def test_a_lost_connection_is_caught_up_even_for_commits_that_finished_out
         "INSERT INTO accounts (id, kind, user_id, currency) VALUES "
         "('wal_s', 'wallet', 'usr_s', 'EUR'), ('wal_t', 'wallet', 'usr_t', 'EUR')"
     )
-    async with pool.acquire() as connection:
-        await commit_batch(connection, [NewTransfer(
-            id=f"trf_{secrets.token_hex(8)}", kind="deposit", status="posted",
-            from_account="settlement_EUR", to_account="wal_s", amount=50, currency="EUR",
-            memo=None, initiator_id=None,
-        )])  # fmt: skip
+    await deposit(pool, 50, to="wal_s")
     # No poll: only the catch-up can deliver; and time to commit before it reconnects.
     relay = OutboxRelay(relay_database, pool, bus, poll_seconds=60.0, reconnect_delay=2.0)
     await relay.start()

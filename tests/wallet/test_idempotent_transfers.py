@@ -8,26 +8,8 @@ way: the first response for the same body (even when the wallet could no longer 
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-from httpkit import Api, MakeUser, Person
-
-
-def _pay(payer: Person, payee: Person, amount: int, **changes: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "from_wallet": payer.wallet_id,
-        "to_wallet": payee.wallet_id,
-        "amount": amount,
-        "currency": payer.wallet["currency"],
-    }
-    body.update(changes)
-    return body
-
-
-async def _balance(api: Api, person: Person) -> int:
-    answer = await api.get(f"/api/v1/wallets/{person.wallet_id}", token=person.token)
-    assert answer.status == 200
-    return int(answer.body["balance"])
+from httpkit import Api, MakeUser, pay_body, wallet_balance
 
 
 async def test_a_replay_is_answered_even_after_the_wallet_spent_the_money(
@@ -36,18 +18,18 @@ async def test_a_replay_is_answered_even_after_the_wallet_spent_the_money(
     payer, payee, other = await make_user(balance=500), await make_user(), await make_user()
     key = {"Idempotency-Key": str(uuid.uuid4())}
     first = await api.post(
-        "/api/v1/transfers", token=payer.token, json=_pay(payer, payee, 400), headers=key
+        "/api/v1/transfers", token=payer.token, json=pay_body(payer, payee, 400), headers=key
     )
     assert first.status == 201
-    spend = await api.post("/api/v1/transfers", token=payer.token, json=_pay(payer, other, 100))
+    spend = await api.post("/api/v1/transfers", token=payer.token, json=pay_body(payer, other, 100))
     assert spend.status == 201  # the wallet is empty now
     again = await api.post(
-        "/api/v1/transfers", token=payer.token, json=_pay(payer, payee, 400), headers=key
+        "/api/v1/transfers", token=payer.token, json=pay_body(payer, payee, 400), headers=key
     )
     assert again.status == 201
     assert again.body == first.body
     assert again.headers["Idempotent-Replayed"] == "true"
-    assert (await _balance(api, payer), await _balance(api, payee)) == (0, 400)
+    assert (await wallet_balance(api, payer), await wallet_balance(api, payee)) == (0, 400)
 
 
 async def test_another_body_under_a_used_key_is_reused_whatever_else_it_breaks(
@@ -57,19 +39,19 @@ async def test_another_body_under_a_used_key_is_reused_whatever_else_it_breaks(
     dollars = await make_user(currency="USD")
     key = {"Idempotency-Key": str(uuid.uuid4())}
     first = await api.post(
-        "/api/v1/transfers", token=payer.token, json=_pay(payer, payee, 100), headers=key
+        "/api/v1/transfers", token=payer.token, json=pay_body(payer, payee, 100), headers=key
     )
     assert first.status == 201
     bodies = [
-        _pay(payer, payee, 101),  # would pass: only the key says no
-        _pay(payer, payee, 10_000),  # more than the wallet holds
-        _pay(payer, dollars, 100),  # a wallet in another currency
-        _pay(payer, payee, 100, to_wallet="wal_" + uuid.uuid4().hex),  # no such wallet
+        pay_body(payer, payee, 101),  # would pass: only the key says no
+        pay_body(payer, payee, 10_000),  # more than the wallet holds
+        pay_body(payer, dollars, 100),  # a wallet in another currency
+        pay_body(payer, payee, 100, to_wallet="wal_" + uuid.uuid4().hex),  # no such wallet
     ]
     for body in bodies:
         answer = await api.post("/api/v1/transfers", token=payer.token, json=body, headers=key)
         assert (answer.status, answer.error_code) == (422, "idempotency_key_reused"), body
-    assert (await _balance(api, payer), await _balance(api, payee)) == (400, 100)
+    assert (await wallet_balance(api, payer), await wallet_balance(api, payee)) == (400, 100)
 
 
 async def test_a_refused_keyed_payment_can_be_retried_once_it_can_pass(
@@ -77,13 +59,15 @@ async def test_a_refused_keyed_payment_can_be_retried_once_it_can_pass(
 ) -> None:
     payer, payee = await make_user(balance=50), await make_user()
     key = {"Idempotency-Key": str(uuid.uuid4())}
-    body = _pay(payer, payee, 80)
+    body = pay_body(payer, payee, 80)
     refused = await api.post("/api/v1/transfers", token=payer.token, json=body, headers=key)
     assert (refused.status, refused.error_code) == (409, "insufficient_funds")
     top_up = await make_user(balance=100)
-    gift = await api.post("/api/v1/transfers", token=top_up.token, json=_pay(top_up, payer, 100))
+    gift = await api.post(
+        "/api/v1/transfers", token=top_up.token, json=pay_body(top_up, payer, 100)
+    )
     assert gift.status == 201
     passed = await api.post("/api/v1/transfers", token=payer.token, json=body, headers=key)
     assert passed.status == 201
     assert "Idempotent-Replayed" not in passed.headers
-    assert (await _balance(api, payer), await _balance(api, payee)) == (70, 80)
+    assert (await wallet_balance(api, payer), await wallet_balance(api, payee)) == (70, 80)
