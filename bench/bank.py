@@ -44,7 +44,11 @@ from pydantic import SecretStr
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.transfers import database, insert_funded_wallets  # noqa: E402 - path set-up
+from bench.transfers import (  # noqa: E402 - path set-up
+    database,
+    insert_funded_wallets,
+    wait_until_healthy,
+)
 from transakt.actors.constants import BANK_STREAM  # noqa: E402
 from transakt.bank.client import BankClient  # noqa: E402
 from transakt.config import Settings  # noqa: E402
@@ -91,19 +95,7 @@ async def process(name: str, command: str, env: dict[str, str], url: str) -> Asy
         [sys.executable, "-m", "transakt", command], cwd=ROOT, env=full_env
     )
     try:
-        async with aiohttp.ClientSession() as session:
-            for _ in range(600):
-                try:
-                    async with session.get(f"{url}/healthz") as answer:
-                        if answer.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                if child.poll() is not None:
-                    raise RuntimeError(f"the {name} exited with code {child.returncode}")
-                await asyncio.sleep(0.1)
-            else:
-                raise RuntimeError(f"the {name} did not start")
+        await wait_until_healthy(url, child, name, seconds=60.0)
         log(f"{name} is up at {url}")
         yield
     finally:

@@ -213,6 +213,24 @@ async def database(prefix: str = "transakt_bench") -> AsyncIterator[str]:
         await admin.close()
 
 
+async def wait_until_healthy(
+    url: str, child: subprocess.Popen[bytes], name: str, seconds: float = 30.0
+) -> None:
+    """Wait for ``url``/healthz to answer 200; fail if ``child`` exits or time runs out."""
+    async with aiohttp.ClientSession() as session:
+        for _ in range(int(seconds * 10)):
+            try:
+                async with session.get(f"{url}/healthz") as answer:
+                    if answer.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            if child.poll() is not None:
+                raise RuntimeError(f"the {name} exited with code {child.returncode}")
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"the {name} did not start")
+
+
 # The process id of each running server, by its URL (for the CPU accounting below).
 SERVER_PIDS: dict[str, int] = {}
 
@@ -228,17 +246,7 @@ async def server(variant: str, database_url: str) -> AsyncIterator[str]:
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
-        async with aiohttp.ClientSession() as session:
-            for _ in range(300):
-                try:
-                    async with session.get(f"{url}/healthz") as answer:
-                        if answer.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-            else:
-                raise RuntimeError(f"{variant} server did not start")
+        await wait_until_healthy(url, child, f"{variant} server")
         SERVER_PIDS[url] = child.pid
         yield url
     finally:
