@@ -15,13 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, Literal, TypeVar
 
 __all__ = ["EventLoopChoice", "loop_factory", "run", "tune_gc"]
-
-log = logging.getLogger("transakt")
 
 T = TypeVar("T")
 
