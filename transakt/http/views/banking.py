@@ -11,6 +11,7 @@ from transakt.http.auth import current_user_id
 from transakt.http.idempotency import idempotency_key, replay_response
 from transakt.http.schemas import BankTransferBody, validate_body
 from transakt.http.views._shared import node_of
+from transakt.storage.bank_requests import BankRequestKind
 
 __all__ = ["create_deposit", "create_withdrawal"]
 
@@ -21,23 +22,22 @@ def _banking(request: web.Request) -> BankingService:
 
 async def create_deposit(request: web.Request) -> web.Response:
     """POST /api/v1/deposits: 202 with the pending transfer; the bank debits the account."""
-    user_id = current_user_id(request)
-    raw = await read_json_object(request)
-    body = validate_body(BankTransferBody, raw)
-    key = idempotency_key(request, raw)
-    result = await _banking(request).deposit(user_id, body.wallet, body.amount, body.currency, key)
-    if isinstance(result, Replay):
-        return replay_response(result)
-    return json_response(result.to_json(), status=202)
+    return await _bank_request(request, "deposit")
 
 
 async def create_withdrawal(request: web.Request) -> web.Response:
     """POST /api/v1/withdrawals: 202 with the pending transfer; the amount is held at once."""
+    return await _bank_request(request, "withdrawal")
+
+
+async def _bank_request(request: web.Request, kind: BankRequestKind) -> web.Response:
     user_id = current_user_id(request)
     raw = await read_json_object(request)
     body = validate_body(BankTransferBody, raw)
     key = idempotency_key(request, raw)
-    result = await _banking(request).withdraw(user_id, body.wallet, body.amount, body.currency, key)
+    banking = _banking(request)
+    submit = banking.deposit if kind == "deposit" else banking.withdraw
+    result = await submit(user_id, body.wallet, body.amount, body.currency, key)
     if isinstance(result, Replay):
         return replay_response(result)
     return json_response(result.to_json(), status=202)
