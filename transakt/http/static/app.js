@@ -39,19 +39,7 @@ async function onLogin(event) {
     showError(form, "Enter your e-mail and password.");
     return;
   }
-  const loggedIn = await whileBusy(form, async () => {
-    try {
-      await logIn(email, password);
-      form.reset();
-      return true;
-    } catch (error) {
-      report(error, form);
-      return false;
-    }
-  });
-  if (loggedIn) {
-    await openDashboard();
-  }
+  await enter(form, () => logIn(email, password));
 }
 
 async function logIn(email, password) {
@@ -75,10 +63,17 @@ async function onSignup(event) {
     form.elements[missing[0]].focus();
     return;
   }
-  const loggedIn = await whileBusy(form, async () => {
+  await enter(form, async () => {
+    await request("POST", "/auth/signup", { body });
+    await logIn(body.email, body.password);
+  });
+}
+
+/** Run a form's way in (log in, or sign up and log in), then open the dashboard. */
+async function enter(form, steps) {
+  const entered = await whileBusy(form, async () => {
     try {
-      await request("POST", "/auth/signup", { body });
-      await logIn(body.email, body.password);
+      await steps();
       form.reset();
       return true;
     } catch (error) {
@@ -86,7 +81,7 @@ async function onSignup(event) {
       return false;
     }
   });
-  if (loggedIn) {
+  if (entered) {
     await openDashboard();
   }
 }

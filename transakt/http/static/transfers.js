@@ -8,6 +8,17 @@ import { refreshWallets, scheduleChart } from "./wallets.js";
 
 const HISTORY_PAGE_SIZE = 10;
 
+/** The form's amount in minor units, or null once the form shows why it is not one. */
+function formAmount(form, currency) {
+  try {
+    return parseAmount(form.elements.amount.value, currency);
+  } catch (error) {
+    report(error, form);
+    form.elements.amount.focus();
+    return null;
+  }
+}
+
 // ---------------------------------------------------------------------- send money
 
 export function onReview(event) {
@@ -26,12 +37,8 @@ export function onReview(event) {
     form.elements.to.focus();
     return;
   }
-  let amount;
-  try {
-    amount = parseAmount(form.elements.amount.value, wallet.currency);
-  } catch (error) {
-    report(error, form);
-    form.elements.amount.focus();
+  const amount = formAmount(form, wallet.currency);
+  if (amount === null) {
     return;
   }
   const body = { from_wallet: wallet.id, amount, currency: wallet.currency };
@@ -96,12 +103,8 @@ export async function onBankSubmit(event) {
     showError(form, "Choose a wallet.");
     return;
   }
-  let amount;
-  try {
-    amount = parseAmount(form.elements.amount.value, wallet.currency);
-  } catch (error) {
-    report(error, form);
-    form.elements.amount.focus();
+  const amount = formAmount(form, wallet.currency);
+  if (amount === null) {
     return;
   }
   const body = { wallet: wallet.id, amount, currency: wallet.currency };
