@@ -58,16 +58,6 @@ _PRUNE_EVERY_SECONDS: Final = 60.0
 _PRUNE_BATCH: Final = 5_000
 
 
-class _Poll:
-    """A queued request to read whatever is past the last id seen."""
-
-
-_POLL: Final = _Poll()
-# What the reader is asked to read: a notified (first, last) range, everything from a little
-# before the last id seen (None: after a reconnect), or everything past it (a poll).
-_Wanted = tuple[int, int] | None | _Poll
-
-
 class OutboxRelay:
     """Publishes every committed outbox event on ``events``; prunes what is past retention."""
 
@@ -88,7 +78,11 @@ class OutboxRelay:
         self._listener = OutboxListener(
             dsn, self._notified, on_reconnect=self._reconnected, reconnect_delay=reconnect_delay
         )
-        self._wanted: deque[_Wanted] = deque()
+        # What the reader is asked to read: notified (first, last) ranges; everything from a
+        # little before the last id seen (after a reconnect); everything past it (a poll).
+        self._spans: deque[tuple[int, int]] = deque()
+        self._catch_up = False
+        self._poll = False
         self._fetch_wanted = asyncio.Event()
         self._published = RecentIds(_REMEMBERED_IDS)
         self._last_seen = 0
@@ -103,7 +97,7 @@ class OutboxRelay:
 
     def __repr__(self) -> str:
         return (
-            f"<OutboxRelay published={self.published} pending_reads={len(self._wanted)} "
+            f"<OutboxRelay published={self.published} pending_reads={len(self._spans)} "
             f"last_seen={self._last_seen}>"
         )
 
@@ -134,42 +128,45 @@ class OutboxRelay:
         if span is None:
             log.warning("ignoring a malformed outbox notification %r", payload)
             return
-        self._want(span)
+        self._spans.append(span)
+        self._fetch_wanted.set()
 
     def _reconnected(self) -> None:
-        self._want(None)
-
-    def _want(self, wanted: _Wanted) -> None:
-        self._wanted.append(wanted)
+        self._catch_up = True
         self._fetch_wanted.set()
+
+    def _forget_wanted(self) -> None:
+        # Not listening: what is asked for is lost; the reconnect asks for a catch-up.
+        self._spans.clear()
+        self._catch_up = self._poll = False
 
     async def _fetch_loop(self) -> None:
         # The only reader of the listening connection: reads never overlap.
         while True:
             await self._fetch_wanted.wait()
             self._fetch_wanted.clear()
-            while self._wanted:
+            while self._spans or self._catch_up or self._poll:
                 connection = self._listener.connection
                 if connection is None:
-                    # Not listening: what is queued is lost; the reconnect asks for a catch-up.
-                    self._wanted.clear()
+                    self._forget_wanted()
                     break
                 try:
                     await self._read(connection)
                 except Exception as error:  # whatever broke, a fresh connection is the cure
                     log.warning("outbox read failed (%r); reconnecting", error)
-                    self._wanted.clear()
+                    self._forget_wanted()
                     self._listener.lost()
                     break
 
     async def _read(self, connection: asyncpg.Connection) -> None:
         # Everything asked for so far in one go: under load, many commits, one query.
-        wanted = list(self._wanted)
-        self._wanted.clear()
-        spans = [w for w in wanted if isinstance(w, tuple)]
-        if None in wanted or _POLL in wanted:
+        spans = list(self._spans)
+        self._spans.clear()
+        catch_up, poll = self._catch_up, self._poll
+        self._catch_up = self._poll = False
+        if catch_up or poll:
             after = self._last_seen
-            if None in wanted:
+            if catch_up:
                 after = max(self._first_id, after - _CATCH_UP_MARGIN)
             while True:
                 events = await events_after(connection, after, _READ_LIMIT)
@@ -199,7 +196,8 @@ class OutboxRelay:
     async def _poll_loop(self) -> None:
         while True:
             await asyncio.sleep(self._poll_seconds)
-            self._want(_POLL)
+            self._poll = True
+            self._fetch_wanted.set()
             now = asyncio.get_running_loop().time()
             if now >= self._next_prune:
                 self._next_prune = now + _PRUNE_EVERY_SECONDS
