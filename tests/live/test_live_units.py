@@ -127,3 +127,21 @@ def test_a_user_may_hold_only_so_many_connections() -> None:
     assert hub.connections_of("u_a") == 1
     hub.connect("u_a")  # a closed one frees its place
     assert hub.connections == 3
+
+
+def test_the_hub_listens_to_the_bus_only_while_a_connection_is_open() -> None:
+    bus = EventBus()
+    hub = LiveHub(bus)
+    assert not bus.has_subscribers()  # nobody connected: the relay need not read anything
+    first, second = hub.connect("u_a"), hub.connect("u_b")
+    assert bus.has_subscribers()
+    hub.disconnect(first)
+    assert bus.has_subscribers()  # u_b is still connected
+    hub.disconnect(second)
+    assert not bus.has_subscribers()
+    hub.connect("u_a")
+    assert bus.has_subscribers()
+    hub.close()
+    assert not bus.has_subscribers()
+    hub.connect("u_a")  # a closed hub never listens again
+    assert not bus.has_subscribers()

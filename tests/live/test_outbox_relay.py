@@ -206,6 +206,30 @@ async def test_a_poll_finds_an_event_whose_notification_never_came(
         await relay.stop()
 
 
+async def test_with_nobody_listening_the_relay_reads_nothing_back_and_keeps_its_place(
+    relay_database: str, pool: asyncpg.Pool
+) -> None:
+    bus = EventBus()
+    relay = OutboxRelay(relay_database, pool, bus, poll_seconds=0.1)
+    await relay.start()
+    try:
+        unheard = [await deposit(pool, 5 + i) for i in range(3)]
+        await wait_until(lambda: relay.unread == 3, "three unread notifications")
+        await asyncio.sleep(0.3)  # a few polls: with nobody listening they read nothing either
+        assert relay.published == relay.caught_up == 0
+        # A listener arrives (a websocket opens; it starts from a snapshot that shows the
+        # unheard commits): from now on every commit is read and published, and only those.
+        recorder = Recorder(bus)
+        heard = await deposit(pool, 9)
+        await wait_until(lambda: recorder.transfers() == [heard], "the event after subscribing")
+        await asyncio.sleep(0.3)  # polls go on from the place kept, not from the start
+        assert recorder.transfers() == [heard]
+        assert relay.published == 1
+        assert not set(unheard) & set(recorder.transfers())
+    finally:
+        await relay.stop()
+
+
 async def test_only_old_events_every_reader_is_done_with_are_pruned(pool: asyncpg.Pool) -> None:
     kept_young, kept_unmailed, pruned = [await deposit(pool, 10 + i) for i in range(3)]
     pending = await deposit(pool, 20)

@@ -185,9 +185,13 @@ class LiveHub:
         self._max_per_user = max_per_user
         self._by_user: dict[str, set[LiveConnection]] = {}
         self._recent = RecentIds(_REMEMBERED_IDS)
-        self._subscriptions: list[Subscription] = [
-            events.subscribe(topic, self._on_event) for topic in LIVE_TOPICS
-        ]
+        # The hub listens to the bus only while a connection is open: with nobody connected,
+        # the outbox relay need not read committed events back at all (it reads only while
+        # someone on the bus listens). A connection subscribes before its snapshot is read, so
+        # whatever commits after the snapshot still reaches it.
+        self._events = events
+        self._subscriptions: list[Subscription] = []
+        self._closed = False
         # Counters for /metrics.
         self.connections = 0
         self.dropped_slow = 0
@@ -214,6 +218,10 @@ class LiveHub:
         connection = LiveConnection(user_id, self._queue_size)
         same_user.add(connection)
         self.connections += 1
+        if not self._subscriptions and not self._closed:
+            self._subscriptions = [
+                self._events.subscribe(topic, self._on_event) for topic in LIVE_TOPICS
+            ]
         return connection
 
     def connections_of(self, user_id: str) -> int:
@@ -231,6 +239,8 @@ class LiveHub:
         self.connections -= 1
         if connection.close_code == CLOSE_TOO_SLOW:
             self.dropped_slow += 1
+        if not self._by_user:
+            self._unsubscribe()
 
     def close_all(self, code: int = CLOSE_GOING_AWAY, reason: str = "server shutting down") -> None:
         """Ask every connection to close (the node is stopping)."""
@@ -240,10 +250,14 @@ class LiveHub:
 
     def close(self) -> None:
         """Stop receiving events and close every connection."""
+        self._closed = True
+        self._unsubscribe()
+        self.close_all()
+
+    def _unsubscribe(self) -> None:
         for subscription in self._subscriptions:
             subscription.cancel()
         self._subscriptions = []
-        self.close_all()
 
     def _on_event(self, topic: str, event: Any) -> None:
         if not isinstance(event, OutboxEvent):

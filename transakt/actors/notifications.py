@@ -45,6 +45,12 @@ class Notifications:
                 relay.caught_up,
             ),
             (
+                "transakt_outbox_unread_total",
+                "counter",
+                "commit notifications not read back because nobody on this process listened",
+                relay.unread,
+            ),
+            (
                 "transakt_outbox_pruned_total",
                 "counter",
                 "events past retention deleted",

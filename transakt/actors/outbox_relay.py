@@ -10,6 +10,11 @@
   last), and a periodic poll reads anything past the last id it saw, should a listener ever go
   quiet without its connection being reported lost.
 
+Reading back costs the database and this process a query and a decoding per commit, so the relay
+reads only while someone on this process's bus listens (a live websocket is open, a mailer runs
+here). Otherwise it only keeps its place. Nothing is lost by that: a notification arrives once
+its commit is visible, so whoever subscribes later starts from a snapshot that shows it.
+
 Each event id is published at most once per process (a bounded memory of recent ids), and the
 relay writes nothing back: the outbox is a log its readers keep their own place in. Marking
 every row delivered, as an earlier relay did, was an UPDATE per event: a third of the ledger's
@@ -93,6 +98,7 @@ class OutboxRelay:
         self.published = 0
         self.notifications = 0
         self.caught_up = 0  # events published by a catch-up or a poll, not a notification
+        self.unread = 0  # notifications not read back: nobody on the bus was listening
         self.pruned = 0
 
     def __repr__(self) -> str:
@@ -127,6 +133,12 @@ class OutboxRelay:
         span = parse_notification(payload)
         if span is None:
             log.warning("ignoring a malformed outbox notification %r", payload)
+            return
+        if not self._events.has_subscribers():
+            # Keep the place only: the commit is visible already, so a subscriber that comes
+            # later starts from a snapshot that shows it.
+            self.unread += 1
+            self._last_seen = max(self._last_seen, span[1])
             return
         self._spans.append(span)
         self._fetch_wanted.set()
@@ -164,7 +176,10 @@ class OutboxRelay:
         self._spans.clear()
         catch_up, poll = self._catch_up, self._poll
         self._catch_up = self._poll = False
-        if catch_up or poll:
+        if (catch_up or poll) and not self._events.has_subscribers():
+            # Nobody listens: move the place to the end of the log instead of reading up to it.
+            self._last_seen = max(self._last_seen, await last_event_id(connection))
+        elif catch_up or poll:
             after = self._last_seen
             if catch_up:
                 after = max(self._first_id, after - _CATCH_UP_MARGIN)

@@ -70,6 +70,12 @@ class EventBus:
         """Handler (and forwarding) tasks still running."""
         return len(self._tasks)
 
+    def has_subscribers(self) -> bool:
+        """True while any handler is subscribed (to any topic): a publisher that pays to
+        produce its events, like the outbox relay reading them back, may skip the work when
+        nobody would receive them."""
+        return bool(self._subscriptions)
+
     def subscribe(self, topic: str, handler: EventHandler | ActorRef) -> Subscription:
         """Call ``handler(topic, event)`` (or ``tell`` an actor the event) for each event."""
         subscription = Subscription(self, topic, handler)
