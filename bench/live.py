@@ -9,7 +9,8 @@ the delay measured also includes the rest of that commit) to the moment the mess
 on the same machine's clock.
 
 Mail is off in the node (``TRANSAKT_MAIL_IN_PROCESS=false``): in a deployment `transakt worker`
-sends it from another process, and the outbox relay, which marks every event delivered, runs.
+sends it from another process. The websockets are open, so the node's outbox relay reads every
+commit back and publishes it, as it does whenever anyone on a node listens.
 
     python bench/live.py            # 1,000 clients, 1,000 transfers/s, 10 s measured
     python bench/live.py --quick    # smoke run

@@ -263,7 +263,7 @@ async def server(variant: str, database_url: str) -> AsyncIterator[str]:
 _TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def _process_cpu_seconds(pid: int | str) -> float:
+def process_cpu_seconds(pid: int | str) -> float:
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / _TICKS_PER_SECOND  # utime + stime
@@ -277,7 +277,7 @@ def _postgres_cpu_seconds() -> float:
         try:
             with open(f"/proc/{pid}/comm") as comm:
                 if comm.read().startswith("postgres"):
-                    total += _process_cpu_seconds(pid)
+                    total += process_cpu_seconds(pid)
         except OSError:  # the process ended meanwhile
             continue
     return total
@@ -295,7 +295,7 @@ class CpuSample:
         try:
             server_pid = SERVER_PIDS[url]
             return cls(
-                _process_cpu_seconds(server_pid), _postgres_cpu_seconds(), time.process_time()
+                process_cpu_seconds(server_pid), _postgres_cpu_seconds(), time.process_time()
             )
         except (OSError, KeyError):
             return None
