@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Literal
 
 TransferKind = Literal["p2p", "deposit", "withdrawal"]
@@ -14,6 +15,14 @@ def rfc3339(moment: datetime | None) -> str | None:
     """Format a timestamp as an RFC 3339 UTC string with a trailing Z."""
     if moment is None:
         return None
+    return _rfc3339(moment)
+
+
+# Every transfer a group commit answers carries the commit's timestamp (created_at and, when
+# posted, posted_at), so the same moment is formatted over and over; a hit costs a fifteenth.
+# Equal datetimes are the same instant, and the text is always UTC, so any hit is exact.
+@lru_cache(maxsize=256)
+def _rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 

@@ -20,6 +20,7 @@ from transakt.errors import (
     Unauthorized,
     ValidationFailed,
 )
+from transakt.ids import uuid4_hex
 from transakt.models import Transfer, User, Wallet
 from transakt.runtime import ActorSystem
 from transakt.storage.records import (
@@ -84,7 +85,7 @@ class AccountVerifier(Protocol):
 
 def new_id(prefix: str) -> str:
     """A fresh random id with a readable prefix (``usr_``, ``wal_``, ``trf_``)."""
-    return f"{prefix}_{uuid.uuid4().hex}"
+    return f"{prefix}_{uuid4_hex()}"
 
 
 def settlement_id(currency: str) -> str:
