@@ -4,7 +4,7 @@ import { call, explain, rememberTransfer, report, SessionEnded, state, whenLive 
 import { byId, clearError, showError, whileBusy } from "./dom.js";
 import { formatMoney, parseAmount } from "./money.js";
 import { historyItem, operationItem } from "./render.js";
-import { refreshWallets, scheduleChart } from "./wallets.js";
+import { refreshWalletsUnlessLive, scheduleChart } from "./wallets.js";
 
 const HISTORY_PAGE_SIZE = 10;
 
@@ -83,7 +83,7 @@ export async function onConfirmSend() {
       byId("send-form").reset();
       byId("send-result").textContent = `Sent ${formatMoney(transfer.amount, transfer.currency)} to ${pending.to}.`;
       upsertHistory(transfer);
-      await refreshWallets();
+      await refreshWalletsUnlessLive();
       scheduleChart(transfer.from_wallet);
     } catch (error) {
       report(error, panel);
@@ -124,7 +124,7 @@ export async function onBankSubmit(event) {
       if (showTransfer(transfer).status === "pending") {
         confirmOnceLive(transfer.id);
       }
-      await refreshWallets();
+      await refreshWalletsUnlessLive();
     } catch (error) {
       report(error, form);
     }

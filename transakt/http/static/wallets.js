@@ -34,6 +34,18 @@ export async function refreshWallets() {
   setWallets(answer.wallets);
 }
 
+/**
+ * After the page moved money. The live feed brings the wallets of every commit, so a fetch is
+ * needed only while the feed is down. While it is up a fetch can even do harm: its answer may
+ * land after the push of a later commit (the bank refuses a withdrawal within milliseconds)
+ * and show the older figures until the next push.
+ */
+export async function refreshWalletsUnlessLive() {
+  if (state.liveState !== "live") {
+    await refreshWallets();
+  }
+}
+
 function fillWalletSelects() {
   for (const id of ["send-from", "bank-wallet", "history-wallet"]) {
     const select = byId(id);
