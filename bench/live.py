@@ -52,7 +52,9 @@ def log(message: str) -> None:
 class Feed:
     """What the websocket clients saw."""
 
-    measuring: bool = False
+    # While measuring: the moment (epoch seconds) from which commits count. A message about a
+    # warm-up transfer that lands after it is not one of the measured commits.
+    since: float | None = None
     delays_ms: list[float] = field(default_factory=list)
     transfer_messages: int = 0
     balance_messages: int = 0
@@ -69,9 +71,8 @@ class Feed:
             self.complete.set()
 
 
-def _delay_ms(posted_at: str, received: float) -> float:
-    committed = datetime.fromisoformat(posted_at.replace("Z", "+00:00")).timestamp()
-    return (received - committed) * 1000.0
+def _epoch(timestamp: str) -> float:
+    return datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
 
 
 async def _client(
@@ -86,8 +87,10 @@ async def _client(
             if data["type"] == "transfer":
                 feed.transfer_messages += 1
                 posted_at = data["transfer"].get("posted_at")
-                if feed.measuring and posted_at:
-                    feed.record(_delay_ms(posted_at, received))
+                if feed.since is not None and posted_at:
+                    committed = _epoch(posted_at)
+                    if committed >= feed.since:
+                        feed.record((received - committed) * 1000.0)
             elif not ready.is_set():
                 ready.set()  # the snapshot's first wallet: connected and subscribed
                 feed.snapshots += 1
@@ -167,7 +170,7 @@ async def main(args: argparse.Namespace) -> None:
                     await _load(executor, url, population, WARM_UP_SECONDS, args)
                     log(f"measuring: {args.rate:.0f} transfers/s for {seconds:.0f}s ...")
                     started_at = datetime.now().astimezone()
-                    feed.measuring = True
+                    feed.since = started_at.timestamp()
                     stop = asyncio.Event()
                     progress = asyncio.create_task(_progress(feed, stop))
                     result = await _load(executor, url, population, seconds, args)
@@ -177,7 +180,7 @@ async def main(args: argparse.Namespace) -> None:
                         feed.complete.set()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(feed.complete.wait(), 5.0)
-                    feed.measuring = False
+                    feed.since = None
                     stop.set()
                     await progress
                 for task in tasks:
