@@ -70,7 +70,7 @@ _OUTBOX_STEP = re.compile(r"\n\s*-- 6\. The outbox.*?(?=\nEND;)", re.DOTALL)
 
 async def ledger_variants(connection: asyncpg.Connection) -> tuple[str, str]:
     """The ledger function's definition as shipped, and a copy without its outbox step."""
-    shipped: str = await connection.fetchval("SELECT pg_get_functiondef('ledger_commit'::regproc)")
+    shipped: str = await connection.fetchval("SELECT pg_get_functiondef('ledger_apply'::regproc)")
     stripped, found = _OUTBOX_STEP.subn("\n", shipped)
     if found != 1:
         raise RuntimeError("the ledger function has no outbox step where this bench expects it")

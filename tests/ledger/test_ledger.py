@@ -590,3 +590,28 @@ async def test_replays_in_opposite_orders_on_two_writers_never_deadlock(
         await writer.stop()
     assert (await balances(pool))[bob] == 30 * 6
     await assert_invariants(pool)
+
+
+async def test_replays_in_opposite_orders_on_two_nodes_never_deadlock(
+    pool: asyncpg.Pool, make_wallet: MakeWallet
+) -> None:
+    """Two nodes (no shared writer to keep their batches apart) commit the same new ids at
+    once, in opposite orders and among different accounts: each id applies once, and neither
+    batch is aborted as a deadlock."""
+    wallets = [await make_wallet(balance=1_000_000) for _ in range(4)]
+    for round_ in range(20):
+        transfers = [
+            p2p(wallets[n % 4], wallets[(n + 1) % 4], 1, id=f"trf_n{round_}_{n}") for n in range(6)
+        ]
+        async with pool.acquire() as first, pool.acquire() as second:
+            results = await asyncio.gather(
+                commit_batch(first, transfers), commit_batch(second, transfers[::-1])
+            )  # a deadlock would raise here
+        applied = [
+            o.transfer.id for result in results for o in result.outcomes if isinstance(o, Applied)
+        ]
+        assert sorted(applied) == sorted(t.id for t in transfers)
+    # Each round moves one unit w0 -> w1 twice, w1 -> w2 twice, w2 -> w3, w3 -> w0: applied once.
+    after = await balances(pool)
+    assert [after[w] - 1_000_000 for w in wallets] == [-20, 0, 20, 0]
+    await assert_invariants(pool)

@@ -1,11 +1,13 @@
 """Group commit: many ledger operations, one statement, one round trip.
 
-A batch goes to the ``ledger_commit`` database function (migration 0002) as parallel arrays. It
-inserts the new transfers (duplicates by id are skipped), settles pending ones, locks and moves
-the balances of every touched account, records idempotent responses and writes outbox events,
-all inside the one statement, whose own transaction commits the batch. If the database refuses
-the batch (a constraint caught an overdraft the actors missed), the batch is retried one
-operation per call so only the offender fails.
+A batch goes to the ``ledger_commit`` database function (migrations 0002, 0005 and 0007) as
+parallel arrays. It first locks every account the batch names, in id order, so batches on
+different nodes that share transfer ids cannot deadlock. Then it inserts the new transfers
+(duplicates by id are skipped), settles pending ones, moves the balances of every touched
+account, records idempotent responses and writes outbox events, all inside the one statement,
+whose own transaction commits the batch. If the database refuses the batch (a constraint caught
+an overdraft the actors missed), the batch is retried one operation per call so only the
+offender fails.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ SELECT * FROM ledger_commit(
     $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[],
     $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::integer[],
     $14::text[], $15::text[], $16::text[])
--- locks the accounts it moves FOR NO KEY UPDATE, in id order
+-- locks the accounts it names FOR NO KEY UPDATE, in id order, first
 """
 
 _CREATE_COLUMNS = attrgetter(
