@@ -43,16 +43,16 @@ sys.path.insert(0, str(ROOT))
 
 from bench.transfers import (  # noqa: E402 - after the path set-up above
     CURRENCY,
-    CpuSample,
     Population,
     Result,
-    cpu_per_request_us,
+    add_load_arguments,
     database,
-    drive,
     log,
+    measure,
     populate,
     process_cpu_seconds,
     server,
+    warm_up,
 )
 from transakt.storage.ledger import commit_batch  # noqa: E402
 from transakt.storage.records import NewTransfer  # noqa: E402
@@ -127,15 +127,6 @@ async def ledger_counters(url: str) -> tuple[float, float]:
     return values["transakt_ledger_batches_total"], values["transakt_ledger_operations_total"]
 
 
-async def measured(
-    url: str, population: Population, scenario: str, seconds: float, concurrency: int
-) -> Result:
-    before = CpuSample.take(url)
-    result = await drive(url, population, scenario, seconds, concurrency)
-    result.cpu_us = cpu_per_request_us(before, CpuSample.take(url), result.answered)
-    return result
-
-
 async def main(args: argparse.Namespace) -> None:
     count = 2_000 if args.quick else args.wallets
     seconds = 2.0 if args.quick else args.seconds
@@ -160,24 +151,24 @@ async def main(args: argparse.Namespace) -> None:
             rng = random.Random(7)
             for round_ in range(rounds):
                 async with server("actor", database_url) as url:
-                    await drive(url, population, "sweep", 120.0, args.concurrency)
+                    await warm_up(url, population, args.concurrency)
                     batches, operations = await ledger_counters(url)
                     actor.append(
-                        await measured(url, population, "uniform", seconds, args.concurrency)
+                        await measure(url, population, "uniform", seconds, args.concurrency)
                     )
                     batches_after, operations_after = await ledger_counters(url)
                     batch_sizes.append(
                         (operations_after - operations) / max(batches_after - batches, 1)
                     )
                 async with server("lock", database_url) as url:
-                    await drive(url, population, "sweep", 120.0, args.concurrency)
+                    await warm_up(url, population, args.concurrency)
                     for scenario in ("uniform", "hot"):
                         lock[scenario].append(
-                            await measured(url, population, scenario, seconds, args.concurrency)
+                            await measure(url, population, scenario, seconds, args.concurrency)
                         )
                 async with server("noop", database_url) as url:
                     noop.append(
-                        await measured(url, population, "uniform", seconds, args.concurrency)
+                        await measure(url, population, "uniform", seconds, args.concurrency)
                     )
                 # PostgreSQL alone, at the batch size the node formed under this load.
                 batch = max(1, round(statistics.median(batch_sizes)))
@@ -249,11 +240,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="a short smoke run")
-    parser.add_argument("--wallets", type=int, default=10_000)
-    parser.add_argument("--seconds", type=float, default=5.0, help="length of each measurement")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--concurrency", type=int, default=64)
+    add_load_arguments(parser)
     arguments = parser.parse_args()
     started = time.perf_counter()
     asyncio.run(main(arguments))

@@ -395,6 +395,32 @@ async def drive(
     )
 
 
+async def warm_up(url: str, population: Population, concurrency: int) -> None:
+    """Steady state, as in production: every wallet pays once, so each has its actor (and the
+    server its caches) before anything is measured. A cold wallet costs a database read on its
+    first payment; that is start-up, not throughput."""
+    await drive(url, population, "sweep", 120.0, concurrency)
+
+
+async def measure(
+    url: str, population: Population, scenario: str, seconds: float, concurrency: int
+) -> Result:
+    """One closed-loop measurement, with the CPU each answered request cost (cpu_us)."""
+    before = CpuSample.take(url)
+    result = await drive(url, population, scenario, seconds, concurrency)
+    result.cpu_us = cpu_per_request_us(before, CpuSample.take(url), result.answered)
+    return result
+
+
+def add_load_arguments(parser: argparse.ArgumentParser) -> None:
+    """The population and load options of the transfer benches."""
+    parser.add_argument("--quick", action="store_true", help="a short smoke run")
+    parser.add_argument("--wallets", type=int, default=10_000)
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of each measurement")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=64)
+
+
 async def main(args: argparse.Namespace) -> None:
     count = 2_000 if args.quick else args.wallets
     seconds = 2.0 if args.quick else args.seconds
@@ -403,28 +429,17 @@ async def main(args: argparse.Namespace) -> None:
         log(f"setting up {count} funded wallets ...")
         population = await populate(database_url, count)
         results: dict[str, list[Result]] = {}
-
-        async def warm(url: str) -> None:
-            # Steady state, as in production: every wallet has paid once, so each has its
-            # actor (and the server its caches) before anything is measured. A cold wallet
-            # costs a database read on its first payment; that is start-up, not throughput.
-            await drive(url, population, "sweep", 120.0, args.concurrency)
-
         # One server runs at a time, started afresh for each round: a node that sat idle beside
-        # the measured one would still relay every event the measured one commits (each node
-        # reads every commit for its own live feed), and charge that CPU to the measured one.
+        # the measured one would still be woken by every commit the measured one makes (and read
+        # each back, were a websocket open on it), and charge that CPU to the measured one.
         log(f"{rounds} rounds; each node server warms up by having its {count} wallets pay once")
         for round_ in range(rounds):
             for variant in ("actor", "lock", "noop"):
                 async with server(variant, database_url) as url:
                     if variant != "noop":
-                        await warm(url)
+                        await warm_up(url, population, args.concurrency)
                     for scenario in ("uniform",) if variant == "noop" else ("uniform", "hot"):
-                        before = CpuSample.take(url)
-                        result = await drive(url, population, scenario, seconds, args.concurrency)
-                        result.cpu_us = cpu_per_request_us(
-                            before, CpuSample.take(url), result.answered
-                        )
+                        result = await measure(url, population, scenario, seconds, args.concurrency)
                         results.setdefault(f"{variant}_{scenario}", []).append(result)
                         cpu = " ".join(f"{k}={v:.0f}" for k, v in result.cpu_us.items())
                         log(
@@ -435,7 +450,7 @@ async def main(args: argparse.Namespace) -> None:
                         )
         peak = statistics.median(r.per_s for r in results["actor_uniform"])
         async with server("actor", database_url) as url:
-            await warm(url)
+            await warm_up(url, population, args.concurrency)
             half = await drive(url, population, "uniform", seconds, args.concurrency, rate=peak / 2)
         log(
             f"half load {half.per_s:.0f}/s (target {peak / 2:.0f}/s): "
@@ -480,11 +495,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="a short smoke run")
-    parser.add_argument("--wallets", type=int, default=10_000)
-    parser.add_argument("--seconds", type=float, default=5.0, help="length of each measurement")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--concurrency", type=int, default=64)
+    add_load_arguments(parser)
     parser.add_argument("--serve", choices=["actor", "lock", "noop"], help=argparse.SUPPRESS)
     parser.add_argument("--database-url", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
