@@ -12,7 +12,10 @@ from transakt.runtime.errors import TransaktError
 
 __all__ = [
     "BankAccountInvalid",
+    "BankAccountNotLinked",
+    "BankAccountTaken",
     "BankUnavailable",
+    "ClientDisconnected",
     "CurrencyMismatch",
     "DomainError",
     "EmailTaken",
@@ -23,9 +26,11 @@ __all__ = [
     "NotFound",
     "Overloaded",
     "RateLimited",
+    "RecipientUnverified",
     "TransaktError",
     "Unauthorized",
     "ValidationFailed",
+    "VerificationFailed",
     "WalletExists",
 ]
 
@@ -105,6 +110,36 @@ class BankAccountInvalid(DomainError):
     code = "bank_account_invalid"
 
 
+class BankAccountNotLinked(DomainError):
+    """Money cannot move to or from a bank account its holder has not proved control of."""
+
+    code = "bank_account_not_linked"
+
+
+class BankAccountTaken(DomainError):
+    """The bank account backs another user, whose holder has not approved this one."""
+
+    code = "bank_account_taken"
+
+
+class RecipientUnverified(DomainError):
+    """The payee has not verified their e-mail address, so it cannot receive payments yet."""
+
+    code = "recipient_unverified"
+
+
+class VerificationFailed(DomainError):
+    """A proof (an e-mail code, the amounts of the bank's micro-deposits) did not match."""
+
+    code = "verification_failed"
+
+
+class ClientDisconnected(DomainError):
+    """The client went away before its request was read: nobody is left to answer."""
+
+    code = "client_closed_request"
+
+
 class BankUnavailable(DomainError):
     """The bank cannot be reached now; retry later."""
 
@@ -116,13 +151,23 @@ class BankUnavailable(DomainError):
 
 
 class RateLimited(DomainError):
-    """Too many requests from this client."""
+    """Too many requests from this client; ``limit`` and ``window`` name the rule that said no."""
 
     code = "rate_limited"
 
-    def __init__(self, message: str, retry_after: float = 1.0, **details: Any) -> None:
+    def __init__(
+        self,
+        message: str,
+        retry_after: float = 1.0,
+        *,
+        limit: int | None = None,
+        window: int | None = None,
+        **details: Any,
+    ) -> None:
         super().__init__(message, **details)
         self.retry_after = retry_after
+        self.limit = limit
+        self.window = window
 
 
 class Overloaded(DomainError):

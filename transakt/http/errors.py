@@ -11,7 +11,10 @@ from aiohttp import web
 
 from transakt.errors import (
     BankAccountInvalid,
+    BankAccountNotLinked,
+    BankAccountTaken,
     BankUnavailable,
+    ClientDisconnected,
     CurrencyMismatch,
     DomainError,
     EmailTaken,
@@ -21,8 +24,10 @@ from transakt.errors import (
     NotFound,
     Overloaded,
     RateLimited,
+    RecipientUnverified,
     Unauthorized,
     ValidationFailed,
+    VerificationFailed,
     WalletExists,
 )
 from transakt.http._json import json_response
@@ -31,7 +36,13 @@ from transakt.http.typing import Handler
 from transakt.runtime import ActorDeadError, AskTimeout, MailboxFull
 from transakt.storage.errors import STORAGE_UNAVAILABLE
 
-__all__ = ["error_answer", "error_middleware", "error_response", "status_for"]
+__all__ = [
+    "error_answer",
+    "error_middleware",
+    "error_response",
+    "rate_limit_headers",
+    "status_for",
+]
 
 logger = logging.getLogger("transakt.http")
 
@@ -41,13 +52,19 @@ _STATUS_BY_CLASS: Final[Mapping[type[DomainError], int]] = {
     CurrencyMismatch: 422,
     IdempotencyKeyReused: 422,
     BankAccountInvalid: 422,
+    VerificationFailed: 422,
     Unauthorized: 401,
     Forbidden: 403,
+    BankAccountNotLinked: 403,
     NotFound: 404,
     EmailTaken: 409,
     WalletExists: 409,
     InsufficientFunds: 409,
+    BankAccountTaken: 409,
+    RecipientUnverified: 409,
     RateLimited: 429,
+    # nginx's "client closed request": nobody reads it, but logs and metrics tell it apart.
+    ClientDisconnected: 499,
     BankUnavailable: 503,
     Overloaded: 503,
 }
@@ -99,6 +116,20 @@ def _retry_after_seconds(seconds: float) -> int:
     return max(1, math.ceil(seconds))
 
 
+def seconds_or_zero(seconds: float) -> int:
+    """Whole seconds, rounded up, never negative (for RateLimit-Reset)."""
+    return max(0, math.ceil(seconds))
+
+
+def rate_limit_headers(limit: int, remaining: int, reset: int) -> dict[str, str]:
+    """The RateLimit-* headers of the IETF draft: the quota, what is left, seconds to reset."""
+    return {
+        "RateLimit-Limit": str(limit),
+        "RateLimit-Remaining": str(max(0, remaining)),
+        "RateLimit-Reset": str(reset),
+    }
+
+
 def error_response(
     status: int,
     code: str,
@@ -146,6 +177,10 @@ def _domain_error_response(request: web.Request, error: DomainError) -> web.Resp
         details["retry_after"] = seconds
     if isinstance(error, Unauthorized):
         headers["WWW-Authenticate"] = 'Bearer realm="transakt"'
+    if isinstance(error, RateLimited) and error.limit is not None:
+        headers.update(rate_limit_headers(error.limit, 0, seconds_or_zero(error.retry_after)))
+        if error.window is not None:
+            headers["RateLimit-Policy"] = f"{error.limit};w={error.window}"
     return error_response(status, error.code, message, details=details, headers=headers)
 
 
