@@ -13,7 +13,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from transakt.bank import BankClient, Faults, create_app, issue_service_token
-from transakt.bank.views import DIRECTORY_KEY, FAULTS_KEY
+from transakt.bank.views import DIRECTORY_KEY, FAULTS_KEY, THROTTLE_KEY
 from transakt.config import Settings
 
 # Long enough (>= 64 bytes, even for HS512 in the wrong-algorithm test) that PyJWT never warns
@@ -64,18 +64,20 @@ async def running_bank(
     await runner.cleanup()
 
 
-MakeBank = Callable[[Faults], Awaitable[str]]
+MakeBank = Callable[..., Awaitable[str]]
 
 
 @pytest.fixture
 async def make_bank(
     bank_settings: Settings, bank_database_url: str, running_bank: RunningBank
 ) -> AsyncIterator[MakeBank]:
-    """Start extra banks (same schema, their own faults); each is stopped after the test."""
+    """Start extra banks (same schema, their own faults and create_app options); each is
+    stopped after the test."""
     runners: list[web.AppRunner] = []
 
-    async def make(faults: Faults) -> str:
-        runner = web.AppRunner(create_app(bank_settings, bank_database_url, faults=faults))
+    async def make(faults: Faults | None = None, **options: Any) -> str:
+        app = create_app(bank_settings, bank_database_url, faults=faults, **options)
+        runner = web.AppRunner(app)
         runners.append(runner)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -97,10 +99,15 @@ async def bank_db(running_bank: RunningBank, bank_database_url: str) -> AsyncIte
 
 @pytest.fixture
 async def bank(running_bank: RunningBank, bank_db: asyncpg.Pool) -> RunningBank:
-    """The session bank with empty tables, no faults and an empty cache."""
-    await bank_db.execute(f"TRUNCATE {SCHEMA}.accounts, {SCHEMA}.transfers RESTART IDENTITY")
+    """The session bank with empty tables, no faults, an empty cache and no passcode counts."""
+    tables = ", ".join(
+        f"{SCHEMA}.{table}"
+        for table in ("accounts", "transfers", "verifications", "micro_deposits")
+    )
+    await bank_db.execute(f"TRUNCATE {tables} RESTART IDENTITY")
     running_bank.app[FAULTS_KEY].configure(Faults(seed=1))
     running_bank.app[DIRECTORY_KEY].forget_all()
+    running_bank.app[THROTTLE_KEY].clear()
     return running_bank
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 
+import asyncpg
 import pytest
 
 from transakt.bank import BankAccount, BankClient, BankRequestRejected
 
-from .conftest import Raw, RunningBank
+from .conftest import SCHEMA, Raw, RunningBank
 
 
 def metric(text: str, name: str) -> float:
@@ -105,3 +106,124 @@ async def test_list_transfers_of_unknown_account_is_refused(bank_client: BankCli
 
 async def test_healthz_needs_no_token(raw: Raw, bank: RunningBank) -> None:
     assert await raw("GET", "/healthz", token=None) == (200, {"status": "ok"})
+
+
+async def test_a_new_account_comes_with_a_passcode_shown_once(
+    bank_client: BankClient, raw: Raw, bank_db: asyncpg.Pool
+) -> None:
+    status, body = await raw(
+        "POST", "/api/v1/accounts", json={"name": "Ada", "currency": "EUR", "balance": 1}
+    )
+    assert status == 201
+    passcode = body["passcode"]
+    assert isinstance(passcode, str) and 8 <= len(passcode) <= 128 and passcode.isascii()
+    # Only a salted hash is kept, and no other answer ever shows the passcode.
+    stored = await bank_db.fetchval(f"SELECT passcode_hash FROM {SCHEMA}.accounts")
+    assert passcode not in stored
+    for method, path in [
+        ("GET", f"/api/v1/accounts/{body['account']}"),
+        ("POST", f"/api/v1/verify-user/{body['account']}"),
+    ]:
+        assert "passcode" not in (await raw(method, path))[1]
+    created = await bank_client.create_account("Ada", "EUR", 1)
+    assert created.passcode is not None and created.passcode != passcode
+    assert created.passcode not in repr(created)  # never in a log line
+
+
+async def test_a_chosen_number_and_passcode(bank_client: BankClient) -> None:
+    created = await bank_client.create_account(
+        "Demo Holder", "EUR", 2_500, account="DEMO0001", passcode="open sesame 42!"
+    )
+    assert (created.account, created.passcode, created.balance) == (
+        "DEMO0001",
+        "open sesame 42!",
+        2_500,
+    )
+    assert await bank_client.get_account("DEMO0001") == created
+    statement = await bank_client.statement("DEMO0001", "open sesame 42!")
+    assert (statement.name, statement.balance) == ("Demo Holder", 2_500)
+
+
+async def test_a_taken_number_is_account_exists(bank_client: BankClient, raw: Raw) -> None:
+    first = await bank_client.create_account("First", "EUR", 10, account="TAKEN1")
+    with pytest.raises(BankRequestRejected) as caught:
+        await bank_client.create_account("Second", "USD", 20, account="TAKEN1")
+    assert (caught.value.status, caught.value.code) == (409, "account_exists")
+    status, body = await raw(
+        "POST",
+        "/api/v1/accounts",
+        json={"name": "Third", "currency": "EUR", "balance": 0, "account": "TAKEN1"},
+    )
+    assert (status, body["error"]["code"]) == (409, "account_exists")
+    assert await bank_client.get_account("TAKEN1") == first
+
+
+async def test_names_are_stored_by_the_shared_text_rule(bank_client: BankClient) -> None:
+    created = await bank_client.create_account("  Jose\u0301\u00a0\u00a0Mu\u0308ller ", "EUR", 0)
+    assert created.name == "José Müller"  # NFC, plain single spaces, trimmed
+    found = await bank_client.verify_user(created.account)
+    assert found is not None and found.name == "José Müller"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Ada\u202eecalevoL",  # right-to-left override
+        "Ada\u2066Lovelace\u2069",  # isolates
+        "Ada\u200bLovelace",  # zero-width space
+        "Ada\u200dLovelace",  # a joiner outside an emoji
+        "Ada\ufeff",  # byte order mark
+        "Ada\x00",
+        "Ada\nLovelace",
+        "\u00a0\u2009",  # only spaces
+    ],
+)
+async def test_invisible_or_control_characters_in_a_name_are_refused(
+    raw: Raw, bank_db: asyncpg.Pool, name: str
+) -> None:
+    status, body = await raw(
+        "POST", "/api/v1/accounts", json={"name": name, "currency": "EUR", "balance": 0}
+    )
+    assert (status, body["error"]["code"]) == (422, "validation_error")
+    assert body["error"]["field"] == "name"
+    assert await bank_db.fetchval(f"SELECT count(*) FROM {SCHEMA}.accounts") == 0
+
+
+async def test_verify_user_refuses_such_a_name_too(bank_client: BankClient, raw: Raw) -> None:
+    created = await bank_client.create_account("Ada Lovelace", "EUR", 0)
+    status, body = await raw(
+        "POST", f"/api/v1/verify-user/{created.account}", json={"name": "Ada\u200bLovelace"}
+    )
+    assert (status, body["error"]["code"], body["error"]["field"]) == (
+        422,
+        "validation_error",
+        "name",
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("account", ""),
+        ("account", "de123"),
+        ("account", "DE-123"),
+        ("account", "X" * 65),
+        ("account", 123),
+        ("passcode", "short"),
+        ("passcode", "x" * 129),
+        ("passcode", "caf\u00e9-latte"),
+        ("passcode", "tab\there-12"),
+        ("passcode", 12345678),
+    ],
+)
+async def test_bad_chosen_numbers_and_passcodes_are_422(
+    raw: Raw, bank_db: asyncpg.Pool, field: str, value: object
+) -> None:
+    body = {"name": "Ada", "currency": "EUR", "balance": 0, field: value}
+    status, answer = await raw("POST", "/api/v1/accounts", json=body)
+    assert (status, answer["error"]["code"], answer["error"]["field"]) == (
+        422,
+        "validation_error",
+        field,
+    )
+    assert await bank_db.fetchval(f"SELECT count(*) FROM {SCHEMA}.accounts") == 0

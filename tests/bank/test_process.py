@@ -12,6 +12,7 @@ from pathlib import Path
 import asyncpg
 
 from transakt.bank import BankClient
+from transakt.bank.migrations import MIGRATIONS
 
 from .conftest import SECRET
 
@@ -67,7 +68,7 @@ async def test_bank_runs_as_a_separate_process(bank_database_url: str, tmp_path:
             )
         finally:
             await connection.close()
-        assert [row["version"] for row in versions] == [1]
+        assert [row["version"] for row in versions] == [m.version for m in MIGRATIONS]
 
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), timeout=30) == 0

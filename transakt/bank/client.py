@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar
 from urllib.parse import quote
@@ -12,9 +13,16 @@ from urllib.parse import quote
 import aiohttp
 
 from transakt.bank.auth import issue_service_token
+from transakt.bank.constants import DEFAULT_STATEMENT_SIZE, ONLINE_PREFIX
 from transakt.bank.errors import BankRequestRejected
 from transakt.bank.faults import Faults
-from transakt.bank.models import BankAccount, BankTransferResult, TransferDirection
+from transakt.bank.models import (
+    AccountVerification,
+    BankAccount,
+    BankTransferResult,
+    Statement,
+    TransferDirection,
+)
 from transakt.errors import BankUnavailable
 
 __all__ = ["BankClient"]
@@ -88,10 +96,66 @@ class BankClient:
         answer = await self._call("GET", f"/api/v1/accounts/{_segment(account)}")
         return _read(BankAccount.from_json, answer) if answer is not None else None
 
-    async def create_account(self, name: str, currency: str, balance: int) -> BankAccount:
-        """Open a sandbox account (set-up for demos and tests)."""
-        body = {"name": name, "currency": currency, "balance": balance}
+    async def create_account(
+        self,
+        name: str,
+        currency: str,
+        balance: int,
+        *,
+        account: str | None = None,
+        passcode: str | None = None,
+    ) -> BankAccount:
+        """Open a sandbox account (set-up for demos and tests).
+
+        ``account`` chooses its number (BankRequestRejected 409 ``account_exists`` when taken),
+        ``passcode`` the holder's online-banking passcode (the bank draws one when absent). The
+        answer carries the passcode: the bank shows it this once.
+        """
+        body: dict[str, Any] = {"name": name, "currency": currency, "balance": balance}
+        if account is not None:
+            body["account"] = account
+        if passcode is not None:
+            body["passcode"] = passcode
         return _read(BankAccount.from_json, await self._require("POST", "/api/v1/accounts", body))
+
+    async def start_verification(self, id: str, account: str, name: str) -> AccountVerification:
+        """Send two micro-deposits to ``account``, once per id (a replay answers the stored one).
+
+        Raises BankRequestRejected: 404 ``not_found`` for an unknown account, 422
+        ``name_mismatch`` when ``name`` is not the holder's, 422 ``idempotency_key_reused`` when
+        the id was used for another account or name.
+        """
+        body = {"id": id, "account": account, "name": name}
+        answer = await self._require("POST", "/api/v1/account-verifications", body)
+        return _read(AccountVerification.from_json, answer)
+
+    async def confirm_verification(self, id: str, amounts: Sequence[int]) -> AccountVerification:
+        """The holder's two amounts, in any order; answers the verification's state after.
+
+        A wrong answer costs an attempt, so this call is not idempotent while the verification
+        is pending. Raises BankRequestRejected 404 ``not_found`` for an unknown id.
+        """
+        body = {"amounts": list(amounts)}
+        path = f"/api/v1/account-verifications/{_segment(id)}/confirm"
+        return _read(AccountVerification.from_json, await self._require("POST", path, body))
+
+    async def get_verification(self, id: str) -> AccountVerification | None:
+        """A verification as it stands now, or None if the bank never started it."""
+        answer = await self._call("GET", f"/api/v1/account-verifications/{_segment(id)}")
+        return _read(AccountVerification.from_json, answer) if answer is not None else None
+
+    async def statement(
+        self, account: str, passcode: str, limit: int = DEFAULT_STATEMENT_SIZE
+    ) -> Statement:
+        """What the holder sees in online banking, logged in with account number and passcode.
+
+        Raises BankRequestRejected 401 ``unauthorized`` for a wrong passcode and 429
+        ``rate_limited`` (``details["retry_after"]`` seconds) after too many.
+        """
+        credentials = base64.b64encode(f"{account}:{passcode}".encode()).decode("ascii")
+        path = f"{ONLINE_PREFIX}/statement?limit={int(limit)}"
+        answer = await self._require("GET", path, authorization=f"Basic {credentials}")
+        return _read(Statement.from_json, answer)
 
     async def transfer(
         self,
@@ -150,9 +214,12 @@ class BankClient:
         answer = await self._require("PUT", "/admin/faults", body)
         return _read(lambda shown: Faults(**shown), answer)
 
-    async def _require(self, method: Method, path: str, body: Any = None) -> dict[str, Any]:
-        answer = await self._call(method, path, body)
-        if answer is None:
+    async def _require(
+        self, method: Method, path: str, body: Any = None, *, authorization: str | None = None
+    ) -> dict[str, Any]:
+        """Like _call, but the bank's 404 is a BankRequestRejected too (with its details)."""
+        answer = await self._call(method, path, body, authorization=authorization, missing=False)
+        if answer is None:  # cannot happen with missing=False; keeps the type honest
             raise BankRequestRejected(404, "not_found", f"{method} {path}: not found")
         return answer
 
@@ -163,11 +230,20 @@ class BankClient:
             self._token_expires = now + self._token_ttl
         return f"Bearer {self._token}"
 
-    async def _call(self, method: Method, path: str, body: Any = None) -> dict[str, Any] | None:
-        """One request: the JSON answer, None on 404, or the right error."""
+    async def _call(
+        self,
+        method: Method,
+        path: str,
+        body: Any = None,
+        *,
+        authorization: str | None = None,
+        missing: bool = True,
+    ) -> dict[str, Any] | None:
+        """One request (with the service token unless ``authorization`` is given): the JSON
+        answer, None on the bank's own 404 when ``missing`` allows it, or the right error."""
         if self._session is None or self._session.closed:
             raise RuntimeError("BankClient is not open: use `async with BankClient(...)`")
-        headers = {"Authorization": self._bearer()}
+        headers = {"Authorization": authorization or self._bearer()}
         try:
             async with self._session.request(
                 method, self._base_url + path, json=body, headers=headers
@@ -191,7 +267,7 @@ class BankClient:
         shape = shape if isinstance(shape, dict) else {}
         # Only the bank's own "not_found" means "no such thing"; a 404 page from a proxy or a
         # wrong base URL must not pass for an unknown account.
-        if status == 404 and shape.get("code") == "not_found":
+        if status == 404 and shape.get("code") == "not_found" and missing:
             return None
         if status >= 400:
             details = {k: v for k, v in shape.items() if k not in ("code", "message")}

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from transakt.errors import TransaktError
+from transakt.errors import DomainError, TransaktError, Unauthorized
 
-__all__ = ["BankRequestRejected"]
+__all__ = ["AccountExists", "BankRequestRejected", "HolderUnauthorized", "NameMismatch"]
 
 
 class BankRequestRejected(TransaktError):
@@ -21,3 +21,19 @@ class BankRequestRejected(TransaktError):
         self.code = code
         self.message = message
         self.details = dict(details or {})
+
+
+class AccountExists(DomainError):
+    """An account was opened under a chosen number that another account already has."""
+
+    code = "account_exists"
+
+
+class NameMismatch(DomainError):
+    """The name given is not the account holder's (compared as banks compare names)."""
+
+    code = "name_mismatch"
+
+
+class HolderUnauthorized(Unauthorized):
+    """Online banking without the right account number and passcode (HTTP Basic)."""

@@ -21,6 +21,7 @@ class BankMetrics:
     def __init__(self) -> None:
         self.responses: Counter[int] = Counter()
         self.transfers: Counter[tuple[str, str]] = Counter()
+        self.verifications: Counter[str] = Counter()
 
     def __repr__(self) -> str:
         return f"<BankMetrics responses={sum(self.responses.values())}>"
@@ -32,6 +33,10 @@ class BankMetrics:
     def count_transfer(self, status: str, reason: str | None) -> None:
         """One transfer newly applied or refused (replays are not counted again)."""
         self.transfers[status, reason or ""] += 1
+
+    def count_verification(self, event: str) -> None:
+        """One account verification started, or one confirmation and the state it left."""
+        self.verifications[event] += 1
 
     def render(self, directory: AccountDirectory | None, faults: FaultInjector) -> str:
         """Everything in the Prometheus text exposition format (version 0.0.4)."""
@@ -72,6 +77,12 @@ class BankMetrics:
                 (_labels(status=status, reason=reason), n)
                 for (status, reason), n in sorted(self.transfers.items())
             ],
+        )
+        metric(
+            "bank_account_verifications_total",
+            "counter",
+            "Account verifications started (replays excluded) and confirmations by outcome.",
+            [(_labels(event=event), n) for event, n in sorted(self.verifications.items())],
         )
         metric(
             "bank_faults_injected_total",

@@ -66,6 +66,56 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
         CREATE INDEX transfers_account_seq ON {schema}.transfers (account, seq);
         """,
     ),
+    Migration(
+        2,
+        "passcodes_and_account_verifications",
+        """
+        -- Online banking: a salted hash of the holder's passcode. Accounts opened before this
+        -- step have none, and so can never log in.
+        ALTER TABLE {schema}.accounts
+            ADD COLUMN passcode_hash text CHECK (passcode_hash LIKE 'sha256$%');
+
+        -- Proof of control by micro-deposits. The id is the wallet's and applies once; the
+        -- amounts sent are kept here to check the holder's answer, and never shown to the
+        -- wallet. given_name is what the wallet sent (to recognise a replay), holder_name
+        -- the account's name when the verification started.
+        CREATE TABLE {schema}.verifications (
+            id            text PRIMARY KEY
+                          CHECK (length(id) BETWEEN 1 AND 255 AND id ~ '^[ -~]+$'),
+            account       text NOT NULL
+                          REFERENCES {schema}.accounts (account) ON DELETE CASCADE,
+            given_name    text NOT NULL,
+            holder_name   text NOT NULL,
+            currency      text NOT NULL,
+            first_amount  integer NOT NULL CHECK (first_amount BETWEEN 1 AND 99),
+            second_amount integer NOT NULL CHECK (second_amount BETWEEN 1 AND 99),
+            status        text NOT NULL
+                          CHECK (status IN ('pending', 'verified', 'failed', 'expired')),
+            attempts_left integer NOT NULL CHECK (attempts_left BETWEEN 0 AND 3),
+            expires_at    timestamptz NOT NULL,
+            created_at    timestamptz NOT NULL DEFAULT now(),
+            updated_at    timestamptz NOT NULL DEFAULT now(),
+            CHECK (first_amount <> second_amount),
+            -- Attempts run out exactly when a verification fails.
+            CHECK ((status = 'failed') = (attempts_left = 0))
+        );
+
+        -- The money the verifications sent, as the holder's statement shows it. Kept apart
+        -- from transfers: reconciliation compares those with the wallet's ledger, and these
+        -- are not the wallet's.
+        CREATE TABLE {schema}.micro_deposits (
+            seq          bigserial PRIMARY KEY,
+            verification text NOT NULL
+                         REFERENCES {schema}.verifications (id) ON DELETE CASCADE,
+            account      text NOT NULL,
+            amount       integer NOT NULL CHECK (amount BETWEEN 1 AND 99),
+            currency     text NOT NULL,
+            created_at   timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE INDEX micro_deposits_account_seq ON {schema}.micro_deposits (account, seq);
+        CREATE INDEX verifications_account ON {schema}.verifications (account);
+        """,
+    ),
 )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -14,13 +15,24 @@ from aiohttp.typedefs import Middleware
 
 from transakt.bank.auth import service_auth_middleware
 from transakt.bank.cache import AccountDirectory
+from transakt.bank.constants import VERIFICATION_TTL_SECONDS
+from transakt.bank.errors import HolderUnauthorized
 from transakt.bank.faults import FaultInjector, Faults
 from transakt.bank.metrics import BankMetrics
 from transakt.bank.migrations import migrate
+from transakt.bank.online import PasscodeThrottle
 from transakt.bank.store import BankStore
-from transakt.bank.views import DIRECTORY_KEY, FAULTS_KEY, METRICS_KEY, STORE_KEY, routes
+from transakt.bank.views import (
+    DIRECTORY_KEY,
+    FAULTS_KEY,
+    METRICS_KEY,
+    STORE_KEY,
+    THROTTLE_KEY,
+    VERIFICATION_TTL_KEY,
+    routes,
+)
 from transakt.config import Settings
-from transakt.errors import BankUnavailable, DomainError
+from transakt.errors import BankUnavailable, DomainError, RateLimited
 from transakt.loop import run as run_loop
 
 __all__ = ["create_app", "run"]
@@ -36,8 +48,13 @@ _STATUS_BY_CODE = {
     "unauthorized": 401,
     "forbidden": 403,
     "not_found": 404,
+    "account_exists": 409,
+    "name_mismatch": 422,
+    "rate_limited": 429,
     "bank_unavailable": 503,
 }
+# How online banking asks for the holder's account number and passcode.
+_BASIC_CHALLENGE = 'Basic realm="sandbox bank"'
 _DATABASE_DOWN = (
     OSError,
     asyncpg.PostgresConnectionError,
@@ -63,11 +80,19 @@ def _error_middleware(metrics: BankMetrics) -> Middleware:
         try:
             response = await handler(request)
         except DomainError as error:
+            details = dict(error.details)
+            if isinstance(error, RateLimited):
+                retry_after = max(1, math.ceil(error.retry_after))
+                details.update(retry_after=retry_after, limit=error.limit, window=error.window)
             response = _error(
-                _STATUS_BY_CODE.get(error.code, 400), error.code, error.message, **error.details
+                _STATUS_BY_CODE.get(error.code, 400), error.code, error.message, **details
             )
             if isinstance(error, BankUnavailable):
                 response.headers["Retry-After"] = str(max(1, round(error.retry_after)))
+            elif isinstance(error, RateLimited):
+                response.headers["Retry-After"] = str(details["retry_after"])
+            elif isinstance(error, HolderUnauthorized):
+                response.headers["WWW-Authenticate"] = _BASIC_CHALLENGE
         except web.HTTPException as error:
             # Router answers (unknown path, wrong method, oversized body) in the same shape.
             code = _CODE_BY_HTTP_STATUS.get(error.status, "http_error")
@@ -96,8 +121,14 @@ def create_app(
     faults: Faults | None = None,
     cache_size: int = 4096,
     cache_ttl: float = 300.0,
+    verification_ttl: float = VERIFICATION_TTL_SECONDS,
 ) -> web.Application:
-    """Build the sandbox bank's application; the database is opened when the app starts."""
+    """Build the sandbox bank's application; the database is opened when the app starts.
+
+    ``verification_ttl`` is how long, in seconds, an account verification may be confirmed.
+    """
+    if not verification_ttl > 0:
+        raise ValueError(f"verification_ttl must be positive: {verification_ttl!r}")
     metrics = BankMetrics()
     injector = FaultInjector(faults)
     secret = settings.bank_service_secret.get_secret_value()
@@ -113,6 +144,8 @@ def create_app(
     )
     app[METRICS_KEY] = metrics
     app[FAULTS_KEY] = injector
+    app[THROTTLE_KEY] = PasscodeThrottle()
+    app[VERIFICATION_TTL_KEY] = float(verification_ttl)
     app.add_routes(routes)
 
     async def database(app: web.Application) -> AsyncIterator[None]:

@@ -10,27 +10,52 @@ from aiohttp import web
 from transakt.bank.cache import AccountDirectory
 from transakt.bank.constants import (
     DEFAULT_PAGE_SIZE,
+    DEFAULT_STATEMENT_SIZE,
     MAX_ACCOUNT_LENGTH,
     MAX_PAGE_SIZE,
+    MAX_STATEMENT_SIZE,
     MAX_TRANSFER_ID_LENGTH,
+    MAX_VERIFICATION_ID_LENGTH,
+    ONLINE_PREFIX,
 )
+from transakt.bank.errors import HolderUnauthorized
 from transakt.bank.faults import FaultInjector
 from transakt.bank.metrics import BankMetrics
+from transakt.bank.online import (
+    PasscodeThrottle,
+    basic_credentials,
+    hash_passcode,
+    new_passcode,
+    passcode_matches,
+)
 from transakt.bank.store import BankStore
 from transakt.bank.validation import (
+    parse_confirmation,
     parse_new_account,
+    parse_new_verification,
     parse_transfer,
     parse_verify,
     read_json_object,
 )
 from transakt.errors import NotFound, ValidationFailed
+from transakt.text import names_match
 
-__all__ = ["DIRECTORY_KEY", "FAULTS_KEY", "METRICS_KEY", "STORE_KEY", "routes"]
+__all__ = [
+    "DIRECTORY_KEY",
+    "FAULTS_KEY",
+    "METRICS_KEY",
+    "STORE_KEY",
+    "THROTTLE_KEY",
+    "VERIFICATION_TTL_KEY",
+    "routes",
+]
 
 STORE_KEY: Final = web.AppKey("bank_store", BankStore)
 DIRECTORY_KEY: Final = web.AppKey("bank_directory", AccountDirectory)
 FAULTS_KEY: Final = web.AppKey("bank_faults", FaultInjector)
 METRICS_KEY: Final = web.AppKey("bank_metrics", BankMetrics)
+THROTTLE_KEY: Final = web.AppKey("bank_passcode_throttle", PasscodeThrottle)
+VERIFICATION_TTL_KEY: Final = web.AppKey("bank_verification_ttl", float)
 
 routes = web.RouteTableDef()
 
@@ -41,11 +66,6 @@ def _path_value(request: web.Request, name: str, max_length: int) -> str:
     if not value or len(value) > max_length or not value.isprintable():
         raise NotFound(f"no such {name}", **{name: value[:max_length]})
     return value
-
-
-def _same_name(given: str, held: str) -> bool:
-    # Banks compare holder names loosely: case and runs of spaces do not matter.
-    return " ".join(given.split()).casefold() == " ".join(held.split()).casefold()
 
 
 def _query_int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
@@ -59,10 +79,17 @@ def _query_int(request: web.Request, name: str, default: int, low: int, high: in
 
 @routes.post("/api/v1/accounts")
 async def create_account(request: web.Request) -> web.Response:
-    """Open a sandbox account: 201 with its generated number."""
-    name, currency, balance = parse_new_account(await read_json_object(request))
-    account = await request.app[STORE_KEY].create_account(name, currency, balance)
-    return web.json_response(account.to_json(), status=201)
+    """Open a sandbox account: 201 with its number and, this once, the holder's passcode."""
+    new = parse_new_account(await read_json_object(request))
+    passcode = new.passcode if new.passcode is not None else new_passcode()
+    account = await request.app[STORE_KEY].create_account(
+        new.name,
+        new.currency,
+        new.balance,
+        account=new.account,
+        passcode_hash=hash_passcode(passcode),
+    )
+    return web.json_response(replace(account, passcode=passcode).to_json(), status=201)
 
 
 @routes.get("/api/v1/accounts/{account}")
@@ -83,7 +110,7 @@ async def verify_user(request: web.Request) -> web.Response:
     identity = await request.app[DIRECTORY_KEY].identity(number)
     if identity is None:
         raise NotFound("no such account", account=number)
-    matches = _same_name(name, identity.name) if name is not None else None
+    matches = names_match(name, identity.name) if name is not None else None
     return web.json_response(replace(identity, name_matches=matches).to_json())
 
 
@@ -125,6 +152,63 @@ async def list_transfers(request: web.Request) -> web.Response:
             "next_cursor": str(next_cursor) if next_cursor is not None else None,
         }
     )
+
+
+@routes.post("/api/v1/account-verifications")
+async def start_verification(request: web.Request) -> web.Response:
+    """Send two micro-deposits to an account, once per id: 201, or 200 for a replay."""
+    new = parse_new_verification(await read_json_object(request))
+    verification, fresh = await request.app[STORE_KEY].start_verification(
+        new.id, new.account, new.name, request.app[VERIFICATION_TTL_KEY]
+    )
+    if fresh:
+        request.app[METRICS_KEY].count_verification("started")
+        return web.json_response(verification.to_json(), status=201)
+    return web.json_response(verification.to_json(), headers={"Idempotent-Replayed": "true"})
+
+
+@routes.get("/api/v1/account-verifications/{id}")
+async def get_verification(request: web.Request) -> web.Response:
+    """A verification as it stands now."""
+    verification_id = _path_value(request, "id", MAX_VERIFICATION_ID_LENGTH)
+    verification = await request.app[STORE_KEY].get_verification(verification_id)
+    if verification is None:
+        raise NotFound("no such verification", id=verification_id)
+    return web.json_response(verification.to_json())
+
+
+@routes.post("/api/v1/account-verifications/{id}/confirm")
+async def confirm_verification(request: web.Request) -> web.Response:
+    """The holder's two amounts: always 200 with the verification's state after the attempt."""
+    verification_id = _path_value(request, "id", MAX_VERIFICATION_ID_LENGTH)
+    amounts = parse_confirmation(await read_json_object(request))
+    store = request.app[STORE_KEY]
+    verification = await store.confirm_verification(verification_id, amounts)
+    if verification is None:
+        raise NotFound("no such verification", id=verification_id)
+    request.app[METRICS_KEY].count_verification(f"confirm_{verification.status}")
+    return web.json_response(verification.to_json())
+
+
+@routes.get(ONLINE_PREFIX + "/statement")
+async def statement(request: web.Request) -> web.Response:
+    """The holder's statement, behind HTTP Basic (account number and passcode)."""
+    account, passcode = basic_credentials(request)
+    throttle = request.app[THROTTLE_KEY]
+    stamp = throttle.reserve(account)  # counted as wrong until proved right
+    try:
+        right = passcode_matches(passcode, await request.app[STORE_KEY].get_passcode_hash(account))
+    except BaseException:
+        throttle.release(account, stamp)  # undecided (database away): not a wrong passcode
+        raise
+    if not right:
+        raise HolderUnauthorized("wrong account number or passcode")
+    throttle.release(account, stamp)
+    limit = _query_int(request, "limit", DEFAULT_STATEMENT_SIZE, 1, MAX_STATEMENT_SIZE)
+    found = await request.app[STORE_KEY].statement(account, limit)
+    if found is None:  # closed by a sandbox reset since the passcode was checked
+        raise HolderUnauthorized("wrong account number or passcode")
+    return web.json_response(found.to_json(), headers={"Cache-Control": "no-store"})
 
 
 @routes.get("/healthz")
