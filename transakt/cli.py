@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from transakt.config.settings import InsecureSettings, Settings
+from transakt.logs import configure_logging
 from transakt.loop import run as run_loop
 
 if TYPE_CHECKING:
@@ -82,18 +83,11 @@ def load_settings() -> Settings:
 
 
 def _configure_logging(settings: Settings) -> None:
-    level = logging.getLevelName(settings.log_level.upper())
-    if not isinstance(level, int):
-        raise CommandError(
-            f"invalid settings: TRANSAKT_LOG_LEVEL: unknown level {settings.log_level!r}",
-            EXIT_USAGE,
-        )
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", force=True
-    )
-    if level > logging.DEBUG:
-        # pgserver logs every command line it runs at INFO; that is debugging detail.
-        logging.getLogger("pgserver").setLevel(logging.WARNING)
+    # One record per line, control characters escaped: clients cannot forge log lines.
+    try:
+        configure_logging(settings.log_level)
+    except ValueError as exc:
+        raise CommandError(f"invalid settings: TRANSAKT_LOG_LEVEL: {exc}", EXIT_USAGE) from None
 
 
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:

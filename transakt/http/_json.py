@@ -10,7 +10,7 @@ from typing import Any, Final
 import orjson
 from aiohttp import web
 
-from transakt.errors import ValidationFailed
+from transakt.errors import ClientDisconnected, ValidationFailed
 from transakt.http.constants import MAX_BODY_BYTES
 
 __all__ = ["canonical_json", "dumps", "json_response", "read_json_object"]
@@ -108,7 +108,16 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
         if len(raw) > MAX_BODY_BYTES:
             raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY_BYTES, actual_size=len(raw))
     else:
-        raw = await request.read()  # bounded by the application's client_max_size
+        try:
+            raw = await request.read()  # bounded by the application's client_max_size
+        except ConnectionResetError as error:
+            # The client closed (or reset) the connection before the whole body arrived:
+            # aiohttp fails the read with ConnectionResetError, "Connection lost" on a close,
+            # errno 104 on a reset. Left alone it is a ConnectionError, which reads as a lost
+            # database (503); it is the client's doing, and nobody is left to answer (499).
+            raise ClientDisconnected(
+                "the client closed the connection before sending the whole request body"
+            ) from error
     if not raw.strip():
         raise _invalid_body("the request body must be a JSON object")
     try:

@@ -15,8 +15,9 @@ from transakt.http.metrics import HTTP_METRICS_KEY, HttpMetrics
 from transakt.http.middlewares import AccessLogger, front_door
 from transakt.http.openapi import OPENAPI_KEY, build_openapi
 from transakt.http.routes import setup_routes
+from transakt.http.server import serve
 from transakt.http.views.live import close_live_connections
-from transakt.loop import loop_factory, tune_gc
+from transakt.loop import run as run_loop
 from transakt.node import open_node
 from transakt.storage.embedded import ResolvedServices
 
@@ -54,17 +55,18 @@ def create_app(settings: Settings, services: ResolvedServices) -> web.Applicatio
 
 def run(settings: Settings, services: ResolvedServices) -> None:
     """Serve until SIGTERM or SIGINT, then finish in-flight requests and close the node."""
-    tune_gc()
-    web.run_app(
-        create_app(settings, services),
-        host=settings.host,
-        port=settings.port,
-        access_log_class=AccessLogger,
-        access_log=logging.getLogger("transakt.http.access"),
-        shutdown_timeout=_SHUTDOWN_TIMEOUT,
-        loop=loop_factory(settings.event_loop)(),
-        handle_signals=True,
-        print=lambda *_: logger.info(
-            "wallet service listening on http://%s:%s", settings.host, settings.port
+    app = create_app(settings, services)
+    # transakt.loop.run tunes the collector (freezing the app just built, as run_app did not)
+    # and runs on the configured loop: uvloop unless TRANSAKT_EVENT_LOOP says otherwise.
+    run_loop(
+        serve(
+            app,
+            settings.host,
+            settings.port,
+            shutdown_timeout=_SHUTDOWN_TIMEOUT,
+            access_log_class=AccessLogger,
+            access_log=logging.getLogger("transakt.http.access"),
+            on_listening=lambda url: logger.info("wallet service listening on %s", url),
         ),
+        settings.event_loop,
     )

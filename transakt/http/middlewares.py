@@ -18,6 +18,7 @@ from transakt.http.keys import REQUEST_ID_KEY
 from transakt.http.metrics import HttpMetrics, method_label, route_label
 from transakt.http.typing import Handler
 from transakt.ids import uuid4_hex
+from transakt.logs import escape_controls
 
 __all__ = [
     "AccessLogger",
@@ -124,8 +125,13 @@ async def set_security_headers(request: web.Request, response: web.StreamRespons
     apply_security_headers(request, response)
 
 
+# Instead of aiohttp's "Python/3.x aiohttp/3.x": versions only help whoever looks for a known bug.
+_SERVER: Final = "transakt"
+
+
 def _stamp(response: web.StreamResponse, request_id: str | None, no_store: bool) -> None:
     headers = response.headers
+    headers["Server"] = _SERVER
     for name, value in _SECURITY_HEADER_ITEMS:
         headers.setdefault(name, value)
     if no_store:
@@ -145,7 +151,11 @@ def _redacted_target(request: web.BaseRequest) -> str:
 
 
 class AccessLogger(AbstractAccessLogger):
-    """One line per request: no headers at all (so no Authorization), tokens in queries hidden."""
+    """One line per request: no headers at all (so no Authorization), tokens in queries hidden.
+
+    What the client chose (method, path, query) is written with its control characters escaped:
+    aiohttp decodes ``%0d%0a`` in a path to CR LF, which would otherwise start a forged line.
+    """
 
     def log(self, request: Any, response: Any, time: float) -> None:
         """Write the access line for one answered request."""
@@ -154,8 +164,8 @@ class AccessLogger(AbstractAccessLogger):
         self.logger.info(
             '%s "%s %s" %s %s %.1fms id=%s',
             request.remote,
-            request.method,
-            _redacted_target(request),
+            escape_controls(request.method),
+            escape_controls(_redacted_target(request)),
             response.status,
             response.body_length,
             time * 1000,
