@@ -26,6 +26,7 @@ from httpkit import (
     BANK_SCHEMA,
     BANK_SECRET,
     JWT_SECRET,
+    OPEN_THROTTLES,
     PASSWORD,
     Api,
     Fund,
@@ -35,6 +36,7 @@ from httpkit import (
 )
 from pydantic import SecretStr
 from servicekit import in_ci, unavailable
+from trustkit import link_bank_account, verify_email
 
 from transakt.bank import BankClient
 from transakt.bank import create_app as create_bank_app
@@ -46,6 +48,7 @@ from transakt.testing import fund_wallet
 DEFAULT_TEST_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
 DEFAULT_TEST_RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672/"
+
 
 # Long enough for a busy CI machine, short enough that a laptop without services falls back fast.
 CONNECT_TIMEOUT_SECONDS = 5.0
@@ -241,6 +244,9 @@ def wallet_settings(database_url: str, redis_url: str, bank_url: str) -> Setting
         bank_call_timeout_seconds=5.0,
         # Mail tests run their own workers against their own SMTP server.
         mail_in_process=False,
+        # Every test talks from 127.0.0.1 and signs up many users: the throttles that count
+        # per address or per user are opened wide here, and tested on nodes of their own.
+        **OPEN_THROTTLES,
     )
 
 
@@ -285,22 +291,53 @@ def fund(wallet_pool: asyncpg.Pool) -> Fund:
 
 
 @pytest.fixture(scope="session")
-async def open_bank_account(bank_client: BankClient) -> Callable[..., Awaitable[str]]:
-    """Open a sandbox bank account and return its number."""
+def bank_passcodes() -> dict[str, str]:
+    """The online-banking passcode of every sandbox account the tests opened, by number."""
+    return {}
 
-    async def open_account(name: str = "Test Person", currency: str = "EUR") -> str:
-        account = await bank_client.create_account(name, currency, 0)
+
+@pytest.fixture(scope="session")
+async def open_bank_account(
+    bank_client: BankClient, bank_passcodes: dict[str, str]
+) -> Callable[..., Awaitable[str]]:
+    """Open a sandbox bank account and return its number (its passcode is remembered)."""
+
+    async def open_account(
+        name: str = "Test Person", currency: str = "EUR", balance: int = 0
+    ) -> str:
+        account = await bank_client.create_account(name, currency, balance)
+        assert account.passcode is not None
+        bank_passcodes[account.account] = account.passcode
         return account.account
 
     return open_account
 
 
 @pytest.fixture(scope="session")
-def make_user(api: Api, open_bank_account: Callable[..., Awaitable[str]], fund: Fund) -> MakeUser:
-    """Sign up and log in a fresh user whose first wallet is in ``currency``, funded if asked."""
+def make_user(
+    api: Api,
+    open_bank_account: Callable[..., Awaitable[str]],
+    bank_client: BankClient,
+    bank_passcodes: dict[str, str],
+    wallet_pool: asyncpg.Pool,
+    fund: Fund,
+) -> MakeUser:
+    """Sign up and log in a fresh user whose first wallet is in ``currency``, funded if asked.
 
-    async def make(currency: str = "EUR", balance: int = 0, name: str = "Test Person") -> Person:
-        account = await open_bank_account(name, currency)
+    Like a real user, they prove they hold their bank account (the micro-deposits from their
+    statement) and their e-mail address (the code from their mail), unless told not to.
+    """
+
+    async def make(
+        currency: str = "EUR",
+        balance: int = 0,
+        name: str = "Test Person",
+        *,
+        linked: bool = True,
+        email_verified: bool = True,
+        bank_balance: int = 0,
+    ) -> Person:
+        account = await open_bank_account(name, currency, bank_balance)
         email = unique_email()
         signup = await api.post(
             "/api/v1/auth/signup",
@@ -310,6 +347,16 @@ def make_user(api: Api, open_bank_account: Callable[..., Awaitable[str]], fund: 
         login = await api.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
         assert login.status == 200, login.text
         wallet = signup.body["wallets"][0]
+        token = login.body["access_token"]
+        user_id = signup.body["user"]["id"]
+        if linked:
+            proof = await link_bank_account(
+                api, bank_client, token, account, bank_passcodes[account]
+            )
+            assert proof.status == 200 and proof.body["status"] == "linked", proof.text
+        if email_verified:
+            proof = await verify_email(api, wallet_pool, token, user_id)
+            assert proof.status == 200, proof.text
         if balance:
             await fund(wallet["id"], balance)
             wallet = {**wallet, "balance": balance, "available": balance}
@@ -318,8 +365,8 @@ def make_user(api: Api, open_bank_account: Callable[..., Awaitable[str]], fund: 
             password=PASSWORD,
             name=name,
             bank_account=account,
-            user_id=signup.body["user"]["id"],
-            token=login.body["access_token"],
+            user_id=user_id,
+            token=token,
             wallet=wallet,
         )
 

@@ -22,6 +22,27 @@ BANK_SECRET = "http-tests-bank-secret-0123456789-abcdefghijklmnopqrstu"
 BANK_SCHEMA = "bank_http"
 PASSWORD = "correct horse battery staple"
 
+# Every test talks from 127.0.0.1 and signs up many users, so the throttles that count per
+# address or per user are opened wide on shared nodes, and tested on nodes of their own.
+OPEN_THROTTLES: dict[str, Any] = {
+    **{
+        f"throttle_{rule}": "1000000/minute"
+        for rule in (
+            "login_account",
+            "login_ip",
+            "signup_ip",
+            "money_user",
+            "lookup_user",
+            "email_code_user",
+            "email_resend_user",
+            "bank_link_user",
+            "password_user",
+        )
+    },
+    "wallet_debits_per_second": 1_000_000.0,
+    "wallet_debit_burst": 1_000_000,
+}
+
 
 @dataclass
 class Answer:
@@ -103,6 +124,8 @@ class Person:
     user_id: str
     token: str
     wallet: dict[str, Any]
+    # The bank account's balance once linked: what it was opened with plus the micro-deposits.
+    bank_start: int = 0
 
     @property
     def wallet_id(self) -> str:

@@ -14,9 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import aiohttp
 import pytest
 
+from transakt.bank.demo import DEMO_ACCOUNTS
 from transakt.cli import build_parser, main
 
 COMMANDS = ["up", "serve", "bank", "worker", "migrate", "reconcile"]
@@ -158,8 +158,9 @@ async def test_up_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path) 
         assert f"http://127.0.0.1:{wallet_port}" in banner
         assert f"http://127.0.0.1:{bank_port}" in banner
         assert str(data_dir / "mail") in banner
-        await _drive_the_wallet(f"http://127.0.0.1:{wallet_port}", banner)
-        await _run_the_readme_session(wallet_port, banner)
+        for demo in DEMO_ACCOUNTS:  # the accounts and passcodes the README names
+            assert f"{demo.account}  {demo.name}" in banner and demo.passcode in banner
+        await _run_the_readme_session(wallet_port, bank_port, data_dir)
     finally:
         if process.returncode is None:
             process.send_signal(signal.SIGINT)
@@ -170,13 +171,14 @@ async def test_up_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path) 
     assert not (data_dir / "redis" / "redis.pid").exists(), "Redis left running"
 
 
-async def _run_the_readme_session(port: int, banner: str) -> None:
-    """The README's curl session, run by bash as written (only the port and account filled in)."""
+async def _run_the_readme_session(port: int, bank_port: int, data_dir: Path) -> None:
+    """The README's curl session, run by bash as written (only ports and the mail sink moved)."""
     section = README.read_text().split("## A session with curl", 1)[1]
     script = section.split("```sh\n", 1)[1].split("```", 1)[0]
-    account = re.findall(r"^\s+(\S+)\s+\w+ Example\s+EUR", banner, flags=re.MULTILINE)[0]
-    script = script.replace("127.0.0.1:8080", f"127.0.0.1:{port}").replace(
-        "ACCOUNT=DE1234567890", f"ACCOUNT={account}"
+    script = (
+        script.replace("127.0.0.1:8080", f"127.0.0.1:{port}")
+        .replace("127.0.0.1:8081", f"127.0.0.1:{bank_port}")
+        .replace("MAIL=.transakt/mail", f"MAIL={data_dir / 'mail'}")
     )
     shell = await asyncio.create_subprocess_exec(
         "bash", "-euo", "pipefail", "-c", script,
@@ -192,55 +194,12 @@ async def _run_the_readme_session(port: int, banner: str) -> None:
         answers.append(answer)
         while position < len(text) and text[position].isspace():
             position += 1
+    alice, bob = answers[0], answers[1]
+    assert [a["user"]["name"] for a in (alice, bob)] == ["Alice Example", "Bob Example"], answers
+    assert [a["bank_account"]["status"] for a in (alice, bob)] == ["pending", "pending"]
+    assert [a.get("email_verified") for a in answers[2:4]] == [True, True], answers
+    assert answers[4]["status"] == "linked", answers
     assert [a.get("status") for a in answers[-3:-1]] == ["pending", "posted"], answers
     history = answers[-1]
     assert [item["kind"] for item in history["items"]] == ["p2p", "deposit"], history
     assert [item["amount"] for item in history["items"]] == [1250, 5000]
-
-
-async def _drive_the_wallet(url: str, banner: str) -> None:
-    """Sign up two people with the printed demo accounts and use the API as a client would."""
-    accounts = re.findall(r"^\s+(\S+)\s+\w+ Example\s+EUR", banner, flags=re.MULTILINE)
-    assert len(accounts) == 2, banner
-    async with aiohttp.ClientSession() as http:
-        tokens = []
-        for index, account in enumerate(accounts):
-            person = {"email": f"p{index}@example.test", "password": "correct horse battery"}
-            async with http.post(
-                f"{url}/api/v1/auth/signup",
-                json={**person, "name": f"Person {index}", "bank_account": account},
-            ) as answer:
-                assert answer.status == 201, await answer.text()
-                assert (await answer.json())["wallets"][0]["currency"] == "EUR"
-            async with http.post(f"{url}/api/v1/auth/login", json=person) as answer:
-                assert answer.status == 200, await answer.text()
-                tokens.append((await answer.json())["access_token"])
-        headers = {"Authorization": f"Bearer {tokens[0]}"}
-        async with http.get(f"{url}/api/v1/me", headers=headers) as answer:
-            me = await answer.json()
-            assert answer.status == 200 and me["user"]["email"] == "p0@example.test"
-        wallet = me["wallets"][0]["id"]
-        async with http.post(
-            f"{url}/api/v1/deposits",
-            headers={**headers, "Idempotency-Key": "deposit-1"},
-            json={"wallet": wallet, "amount": 5000, "currency": "EUR"},
-        ) as answer:
-            assert answer.status == 202, await answer.text()
-            assert (await answer.json())["status"] == "pending"
-        async with asyncio.timeout(30):  # the gateway asks the bank, then posts the deposit
-            while True:
-                async with http.get(f"{url}/api/v1/wallets/{wallet}", headers=headers) as a:
-                    if (await a.json())["balance"] == 5000:
-                        break
-                await asyncio.sleep(0.1)
-        async with http.post(
-            f"{url}/api/v1/transfers",
-            headers=headers,
-            json={"from_wallet": wallet, "to_email": "p1@example.test", "amount": 1250,
-                  "currency": "EUR", "memo": "lunch"},
-        ) as answer:  # fmt: skip
-            assert answer.status == 201, await answer.text()
-            assert (await answer.json())["status"] == "posted"
-        async with http.get(f"{url}/api/v1/wallets/{wallet}/transactions", headers=headers) as a:
-            kinds = [item["kind"] for item in (await a.json())["items"]]
-            assert kinds == ["p2p", "deposit"], kinds

@@ -324,24 +324,29 @@ def _banner(
         "",
     ]
     if demo_accounts:
-        lines.append("  demo bank accounts (sign up with one):")
+        lines.append("  demo bank accounts (sign up with one, under its holder's name):")
         lines.extend(
             f"    {account.account}  {account.name}  {account.currency} "
-            f"balance {account.balance} (minor units)"
+            f"balance {account.balance} (minor units)  passcode {account.passcode}"
             for account in demo_accounts
         )
-        lines.append("")
+        lines += [
+            "  the holder's statement (shows the two small deposits that link the account):",
+            f"    curl -s -u ACCOUNT:PASSCODE {bank_url}/online/v1/statement",
+            "  e-mail codes arrive in the mail sink above",
+            "",
+        ]
     lines += [f"  try:  curl -s {public}/readyz", "", "Press Ctrl-C to stop.", ""]
     return "\n".join(lines)
 
 
-async def _demo_accounts(settings: Settings, bank_url: str, data_dir: Path) -> list[BankAccount]:
+async def _demo_accounts(settings: Settings, bank_url: str) -> list[BankAccount]:
     from transakt.bank.client import BankClient
     from transakt.bank.demo import ensure_demo_accounts
 
     secret = settings.bank_service_secret.get_secret_value()
     async with BankClient(bank_url, secret, timeout=10.0) as bank:
-        return await ensure_demo_accounts(bank, data_dir)
+        return await ensure_demo_accounts(bank)
 
 
 def _child_env(
@@ -423,7 +428,7 @@ async def _supervise(
         children.append(await _spawn("wallet node", "serve", wallet_url, env))
         if not await _wait_healthy(children, stop):
             return EXIT_INTERRUPTED
-        demo = await _demo_accounts(settings, bank_url, data_dir)
+        demo = await _demo_accounts(settings, bank_url)
         print(_banner(settings, wallet_url, bank_url, data_dir, demo), flush=True)
 
         stopping = asyncio.create_task(stop.wait())

@@ -36,9 +36,16 @@ __all__ = [
 
 
 class DomainError(TransaktError):
-    """A refusal a client can act on; ``code`` names it in the API's error shape."""
+    """A refusal a client can act on; ``code`` names it in the API's error shape.
+
+    ``decided`` says whether the refusal is a decision about the request (insufficient funds,
+    an unknown recipient): its answer is kept under the request's Idempotency-Key and replayed.
+    Answers given before any decision (the request is malformed, unauthenticated, throttled, or
+    the service cannot decide now) are not kept: the same key may be retried.
+    """
 
     code: ClassVar[str] = "error"
+    decided: ClassVar[bool] = True
 
     def __init__(self, message: str, **details: Any) -> None:
         super().__init__(message)
@@ -50,6 +57,7 @@ class ValidationFailed(DomainError, ValueError):
     """The request is malformed or breaks a rule of the contract."""
 
     code = "validation_error"
+    decided = False
 
 
 class InvalidAmount(ValidationFailed):
@@ -60,6 +68,7 @@ class Unauthorized(DomainError):
     """Missing, expired or forged credentials."""
 
     code = "unauthorized"
+    decided = False
 
 
 class Forbidden(DomainError):
@@ -102,6 +111,7 @@ class IdempotencyKeyReused(DomainError):
     """The Idempotency-Key was already used with a different request body."""
 
     code = "idempotency_key_reused"
+    decided = False
 
 
 class BankAccountInvalid(DomainError):
@@ -138,12 +148,14 @@ class ClientDisconnected(DomainError):
     """The client went away before its request was read: nobody is left to answer."""
 
     code = "client_closed_request"
+    decided = False
 
 
 class BankUnavailable(DomainError):
     """The bank cannot be reached now; retry later."""
 
     code = "bank_unavailable"
+    decided = False
 
     def __init__(self, message: str, retry_after: float = 5.0, **details: Any) -> None:
         super().__init__(message, **details)
@@ -154,6 +166,7 @@ class RateLimited(DomainError):
     """Too many requests from this client; ``limit`` and ``window`` name the rule that said no."""
 
     code = "rate_limited"
+    decided = False
 
     def __init__(
         self,
@@ -164,6 +177,8 @@ class RateLimited(DomainError):
         window: int | None = None,
         **details: Any,
     ) -> None:
+        if limit is not None:
+            details["limit"] = limit  # the answer says what the limit is
         super().__init__(message, **details)
         self.retry_after = retry_after
         self.limit = limit
@@ -174,6 +189,7 @@ class Overloaded(DomainError):
     """The node is shedding load (a mailbox or queue is full); retry shortly."""
 
     code = "overloaded"
+    decided = False
 
     def __init__(self, message: str, retry_after: float = 1.0, **details: Any) -> None:
         super().__init__(message, **details)

@@ -28,17 +28,29 @@ def _rfc3339(moment: datetime) -> str:
 
 @dataclass(frozen=True, slots=True)
 class User:
-    """A person with a login and a verified bank account."""
+    """A person with a login; ``name`` is the holder's name as their bank confirmed it."""
 
     id: str
     email: str
     name: str
     bank_account: str
     created_at: datetime
+    email_verified_at: datetime | None = None
+    token_version: int = 0
+
+    @property
+    def email_verified(self) -> bool:
+        """True once the user typed in the code mailed to their address."""
+        return self.email_verified_at is not None
 
     def to_json(self) -> dict[str, Any]:
         """The public shape: no password hash, no bank account number."""
-        return {"id": self.id, "email": self.email, "name": self.name}
+        return {
+            "id": self.id,
+            "email": self.email,
+            "name": self.name,
+            "email_verified": self.email_verified,
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,10 +17,17 @@ from transakt.actors.breaker import CircuitBreaker
 from transakt.actors.ledger_writer import LedgerWriter
 from transakt.actors.notifications import Notifications, open_notifications
 from transakt.actors.service import WalletService
-from transakt.actors.wallet import WalletActor
+from transakt.actors.wallet import DebitRate, WalletActor
 from transakt.bank.client import BankClient
 from transakt.config import Settings
 from transakt.runtime import ActorSystem, RestartPolicy
+from transakt.services.accounts import Accounts
+from transakt.services.bank_links import BankLinks
+from transakt.services.email_verification import EmailVerification
+from transakt.services.housekeeping import Housekeeping
+from transakt.services.idempotency import Idempotency
+from transakt.services.sessions import Sessions
+from transakt.services.throttle import Throttle
 from transakt.storage.migrate import migrate_connection
 from transakt.storage.pool import create_pool
 from transakt.storage.repository import Repository
@@ -45,6 +52,12 @@ class Node:
     pool: asyncpg.Pool
     redis: aioredis.Redis | None
     bank: BankClient
+    accounts: Accounts
+    links: BankLinks
+    emails: EmailVerification
+    sessions: Sessions
+    throttle: Throttle
+    idempotency: Idempotency
     started_at: float = field(default_factory=time.time)
     notifications: Notifications | None = None
 
@@ -146,9 +159,10 @@ async def open_node(settings: Settings, services: ResolvedServices) -> AsyncIter
         stack.push_async_callback(system.shutdown)
 
         repository = Repository(pool)
+        rate = DebitRate(settings.wallet_debits_per_second, settings.wallet_debit_burst)
         system.register_entity(
             WalletActor,
-            lambda wallet_id: WalletActor(wallet_id, repository, writer),
+            lambda wallet_id: WalletActor(wallet_id, repository, writer, rate),
             idle_timeout=settings.wallet_idle_seconds,
             mailbox_size=settings.wallet_mailbox_size,
             policy=RestartPolicy(max_restarts=10, within=60.0, min_backoff=0.01, max_backoff=1.0),
@@ -157,9 +171,27 @@ async def open_node(settings: Settings, services: ResolvedServices) -> AsyncIter
         await gateway.start()
         # Stops before the writer (LIFO): calls under way still find it to settle with.
         stack.push_async_callback(gateway.stop)
+        idempotency = Idempotency(repository)
         service = WalletService(
-            repository, system, gateway, request_timeout=settings.request_timeout_seconds
+            repository, system, idempotency, request_timeout=settings.request_timeout_seconds
         )
+        throttle = Throttle(settings.throttle_rules(), redis_client)
+        sessions = Sessions(pool, services.database_url)
+        await sessions.start()
+        stack.push_async_callback(sessions.stop)
+        links = BankLinks(pool, gateway, throttle)
+        emails = EmailVerification(
+            pool,
+            throttle,
+            ttl_seconds=settings.email_code_ttl_seconds,
+            attempts=settings.email_code_attempts,
+        )
+        accounts = Accounts(repository, pool, gateway, throttle, links, emails, sessions)
+        housekeeping = Housekeeping(
+            repository, sessions, retention_seconds=settings.idempotency_retention_seconds
+        )
+        housekeeping.start()
+        stack.push_async_callback(housekeeping.stop)
         notifications = await stack.enter_async_context(
             open_notifications(
                 settings, services.database_url, system, live=True, mail=settings.mail_in_process
@@ -168,7 +200,7 @@ async def open_node(settings: Settings, services: ResolvedServices) -> AsyncIter
         yield Node(
             settings=settings,
             service=service,
-            banking=BankingService(repository, service, writer, gateway),
+            banking=BankingService(repository, service, writer, gateway, links, throttle),
             gateway=gateway,
             system=system,
             repository=repository,
@@ -176,6 +208,12 @@ async def open_node(settings: Settings, services: ResolvedServices) -> AsyncIter
             pool=pool,
             redis=redis_client,
             bank=bank,
+            accounts=accounts,
+            links=links,
+            emails=emails,
+            sessions=sessions,
+            throttle=throttle,
+            idempotency=idempotency,
             notifications=notifications,
         )
 

@@ -71,7 +71,7 @@ def clean_text(value: str, *, max_length: int, multiline: bool = False) -> str:
             elif category == "Zs":
                 parts.append(" ")
             elif category in _REFUSED_CATEGORIES:
-                raise TextRefused("must not contain control or invisible characters")
+                raise TextRefused("must not contain control characters or unassigned code points")
             elif category == "Cf":
                 if char != _ZERO_WIDTH_JOINER or not _joins_emoji(text, index):
                     raise TextRefused(

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from httpkit import BANK_SECRET, JWT_SECRET, PASSWORD, Api, Person, unique_email
+from httpkit import BANK_SECRET, JWT_SECRET, OPEN_THROTTLES, PASSWORD, Api, Person, unique_email
 from pydantic import SecretStr
+from trustkit import link_bank_account
 
 from transakt.bank import BankClient
 from transakt.bank import create_app as create_bank_app
@@ -108,9 +109,15 @@ class WalletNode:
         await self.close()
 
     async def signup(self, bank: Bank, currency: str = "EUR", balance: int = 0) -> Person:
-        """A user whose bank account holds ``balance``, signed up and logged in."""
+        """A user whose bank account holds ``balance``, signed up, logged in and linked.
+
+        Linking adds the bank's two micro-deposits to the account: ``bank_start`` is what it
+        holds afterwards, the base every later bank balance is measured from.
+        """
         name = "Gateway Tester"
-        account = (await bank.client.create_account(name, currency, balance)).account
+        opened = await bank.client.create_account(name, currency, balance)
+        account = opened.account
+        assert opened.passcode is not None
         email = unique_email("gw")
         body = {"email": email, "password": PASSWORD, "name": name, "bank_account": account}
         answer = await self.api.post("/api/v1/auth/signup", json=body)
@@ -119,14 +126,18 @@ class WalletNode:
             "/api/v1/auth/login", json={"email": email, "password": PASSWORD}
         )
         assert login.status == 200, login.text
+        token = login.body["access_token"]
+        linked = await link_bank_account(self.api, bank.client, token, account, opened.passcode)
+        assert linked.status == 200 and linked.body["status"] == "linked", linked.text
         return Person(
             email=email,
             password=PASSWORD,
             name=name,
             bank_account=account,
             user_id=answer.body["user"]["id"],
-            token=login.body["access_token"],
+            token=token,
             wallet=answer.body["wallets"][0],
+            bank_start=await bank.balance(account),
         )
 
     async def move(
@@ -183,6 +194,7 @@ class Nodes:
             "bank_sweep_seconds": 0.3,
             "bank_sweep_min_age_seconds": 0.2,
             "bank_reclaim_idle_seconds": 1.0,
+            **OPEN_THROTTLES,
         }
         values.update(overrides)
         return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -32,7 +32,7 @@ async def test_deposit_is_accepted_pending_then_posted(bank: Bank, nodes: Nodes)
     assert shown.body["posted_at"].endswith("Z")
     after = await wallet.wallet(person)
     assert (after["balance"], after["available"], after["pending_in"]) == (2_500, 2_500, 0)
-    assert await bank.balance(person.bank_account) == 7_500
+    assert await bank.balance(person.bank_account) == person.bank_start - 2_500
     assert await bank.transfer_ids(person.bank_account) == [transfer["id"]]
     history = await wallet.api.get(
         f"/api/v1/wallets/{person.wallet_id}/transactions", token=person.token
@@ -59,7 +59,7 @@ async def test_withdrawal_holds_then_posts(bank: Bank, nodes: Nodes) -> None:
     assert await wallet.status(transfer["id"]) == "posted"
     after = await wallet.wallet(person)
     assert (after["balance"], after["available"], after["pending_out"]) == (2_500, 2_500, 0)
-    assert await bank.balance(person.bank_account) == 5_000 - 4_000 + 1_500
+    assert await bank.balance(person.bank_account) == person.bank_start - 4_000 + 1_500
     history = await wallet.api.get(
         f"/api/v1/wallets/{person.wallet_id}/transactions", token=person.token
     )
@@ -176,7 +176,7 @@ async def test_the_reconcile_command_finds_no_difference(
 ) -> None:
     wallet = await nodes.open(bank)
     person = await wallet.signup(bank, balance=3_000)
-    deposit = await wallet.move(DEPOSITS, person, 3_000)
+    deposit = await wallet.move(DEPOSITS, person, person.bank_start)
     await wait_for(lambda: wallet.settled(deposit.body["id"]), "the deposit to settle")
     refused = await wallet.move(DEPOSITS, person, 1)  # the bank account is empty now
     await wait_for(lambda: wallet.settled(refused.body["id"]), "the refusal to settle")

@@ -36,14 +36,14 @@ async def test_killed_after_a_direct_call_is_settled_once_by_the_next_start(
     transfer_id = deposit.body["id"]
     await asyncio.wait_for(answered.wait(), 10)
     # The bank applied the debit; the wallet has not been credited: now the gateway dies.
-    assert await bank.balance(person.bank_account) == 7_000
+    assert await bank.balance(person.bank_account) == person.bank_start - 3_000
     assert await wallet.status(transfer_id) == "pending"
     await wallet.kill_gateway()
 
     restarted = await nodes.open(bank)
     await wait_for(lambda: restarted.settled(transfer_id), "the next start to settle it")
     assert await restarted.status(transfer_id) == "posted"
-    assert await bank.balance(person.bank_account) == 7_000
+    assert await bank.balance(person.bank_account) == person.bank_start - 3_000
     assert await bank.transfer_ids(person.bank_account) == [transfer_id]
     shown = await restarted.wallet(person)
     assert (shown["balance"], shown["pending_in"]) == (3_000, 0)
@@ -76,7 +76,7 @@ async def test_killed_while_draining_the_buffer_is_settled_once(
     await bank.start()
     await asyncio.wait_for(answered.wait(), 10)
     # The bank credited the account; the hold is still on, the stream entry unacknowledged.
-    assert await bank.balance(person.bank_account) == 5_000 + 1_200
+    assert await bank.balance(person.bank_account) == person.bank_start - 5_000 + 1_200
     assert await wallet.status(transfer_id) == "pending"
     await wallet.kill_gateway()
     pending = await gateway_redis.xpending(BANK_STREAM, BANK_GROUP)
@@ -86,7 +86,7 @@ async def test_killed_while_draining_the_buffer_is_settled_once(
     restarted = await nodes.open(bank, node_id=next_node_id)
     await wait_for(lambda: restarted.settled(transfer_id), "the entry to be settled")
     assert await restarted.status(transfer_id) == "posted"
-    assert await bank.balance(person.bank_account) == 5_000 + 1_200
+    assert await bank.balance(person.bank_account) == person.bank_start - 5_000 + 1_200
     ids = await bank.transfer_ids(person.bank_account)
     assert sorted(ids) == sorted([opening.body["id"], transfer_id])
     shown = await restarted.wallet(person)

@@ -7,6 +7,7 @@ from httpkit import Person
 
 from gateway.kit import (
     DEPOSITS,
+    GATEWAY_BANK_SCHEMA,
     WITHDRAWALS,
     Bank,
     Nodes,
@@ -158,25 +159,33 @@ async def test_bank_refusals_void_with_the_reason_and_release_holds(
     shown = await wallet.wallet(person)
     assert (shown["balance"], shown["pending_in"]) == (0, 0)
 
-    # A USD wallet paying out to a EUR bank account: the bank refuses, the hold is released.
+    # A USD wallet cannot pay out to a EUR bank account: refused before anything is held.
     created = await wallet.api.post("/api/v1/wallets", token=person.token, json={"currency": "USD"})
     usd = created.body["id"]
     await fund_wallet(wallet.node.pool, usd, 700)
-    answer = await wallet.move(WITHDRAWALS, person, 300, wallet=usd, currency="USD")
+    mismatch = await wallet.move(WITHDRAWALS, person, 300, wallet=usd, currency="USD")
+    assert (mismatch.status, mismatch.error_code) == (422, "currency_mismatch")
+    after = await wallet.api.get(f"/api/v1/wallets/{usd}", token=person.token)
+    assert (after.body["balance"], after.body["pending_out"]) == (700, 0)
+
+    # The account is closed at the bank after it was linked: the bank refuses the payout, the
+    # withdrawal is voided with its reason and the hold released.
+    await fund_wallet(wallet.node.pool, person.wallet_id, 700)
+    await wallet.node.pool.execute(
+        f'DELETE FROM "{GATEWAY_BANK_SCHEMA}".accounts WHERE account = $1', person.bank_account
+    )
+    answer = await wallet.move(WITHDRAWALS, person, 300)
     assert answer.status == 202, answer.text
     await wait_for(lambda: wallet.settled(answer.body["id"]), "the refusal")
-    history = await wallet.api.get(f"/api/v1/wallets/{usd}/transactions", token=person.token)
+    history = await wallet.api.get(
+        f"/api/v1/wallets/{person.wallet_id}/transactions", token=person.token
+    )
     withdrawal = history.body["items"][0]
     assert (withdrawal["kind"], withdrawal["status"]) == ("withdrawal", "voided")
-    assert withdrawal["reason"] == "currency_mismatch"
-    after = await wallet.api.get(f"/api/v1/wallets/{usd}", token=person.token)
-    assert (after.body["balance"], after.body["available"], after.body["pending_out"]) == (
-        700,
-        700,
-        0,
-    )
-    assert await bank.balance(person.bank_account) == 1_000
-    await assert_reconciled(wallet)
+    assert withdrawal["reason"] == "account_not_found"
+    shown = await wallet.wallet(person)
+    assert (shown["balance"], shown["available"], shown["pending_out"]) == (700, 700, 0)
+    assert await bank.client.get_account(person.bank_account) is None
 
 
 async def test_redis_flushed_while_buffered_loses_nothing(

@@ -19,7 +19,13 @@ OpenAccount = Callable[..., Awaitable[str]]
 
 
 def _signup_body(account: str, **changes: Any) -> dict[str, Any]:
-    body = {"email": unique_email(), "password": PASSWORD, "name": "Ada", "bank_account": account}
+    # The holder's name: what open_bank_account opens accounts under by default.
+    body = {
+        "email": unique_email(),
+        "password": PASSWORD,
+        "name": "Test Person",
+        "bank_account": account,
+    }
     body.update(changes)
     return body
 
@@ -41,7 +47,10 @@ async def test_signup_creates_user_and_first_wallet_in_the_bank_currency(
     assert answer.status == 201
     assert answer.body["user"]["email"] == email.lower()
     assert answer.body["user"]["name"] == "Ada Lovelace"
-    assert set(answer.body["user"]) == {"id", "email", "name"}
+    assert set(answer.body["user"]) == {"id", "email", "name", "email_verified"}
+    assert answer.body["user"]["email_verified"] is False
+    assert answer.body["bank_account"]["status"] == "pending"
+    assert answer.body["bank_account"]["account"] == "•••• " + account[-4:]
     [wallet] = answer.body["wallets"]
     assert wallet["currency"] == "GBP"
     assert wallet["balance"] == wallet["available"] == 0
@@ -168,8 +177,15 @@ async def test_me_shows_the_user_and_wallets(api: Api, make_user: MakeUser) -> N
     person = await make_user(currency="USD")
     answer = await api.get("/api/v1/me", token=person.token)
     assert answer.status == 200
-    assert answer.body["user"] == {"id": person.user_id, "email": person.email, "name": person.name}
+    assert answer.body["user"] == {
+        "id": person.user_id,
+        "email": person.email,
+        "name": person.name,
+        "email_verified": True,
+    }
     assert [wallet["id"] for wallet in answer.body["wallets"]] == [person.wallet_id]
+    assert answer.body["bank_account"]["status"] == "linked"
+    assert answer.body["bank_account"]["currency"] == "USD"
     assert answer.headers["Cache-Control"] == "no-store"
 
 

@@ -1,8 +1,9 @@
 """A keyed payment is not looked up before it runs: the ledger finds replays by transfer id.
 
 These pin down that the answers stay those of the contract whatever a replay runs into on the
-way: the first response for the same body (even when the wallet could no longer pay it), and
-``idempotency_key_reused`` for another body, whichever refusal that body would otherwise get.
+way: the first response for the same body (even when the wallet could no longer pay it, or
+could pay it by now), and ``idempotency_key_reused`` for another body, whichever refusal that
+body would otherwise get.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ async def test_another_body_under_a_used_key_is_reused_whatever_else_it_breaks(
     assert (await wallet_balance(api, payer), await wallet_balance(api, payee)) == (400, 100)
 
 
-async def test_a_refused_keyed_payment_can_be_retried_once_it_can_pass(
+async def test_a_refused_keyed_payment_replays_its_refusal_and_never_moves_money_later(
     api: Api, make_user: MakeUser
 ) -> None:
     payer, payee = await make_user(balance=50), await make_user()
@@ -62,12 +63,19 @@ async def test_a_refused_keyed_payment_can_be_retried_once_it_can_pass(
     body = pay_body(payer, payee, 80)
     refused = await api.post("/api/v1/transfers", token=payer.token, json=body, headers=key)
     assert (refused.status, refused.error_code) == (409, "insufficient_funds")
+    assert "Idempotent-Replayed" not in refused.headers
     top_up = await make_user(balance=100)
     gift = await api.post(
         "/api/v1/transfers", token=top_up.token, json=pay_body(top_up, payer, 100)
     )
     assert gift.status == 201
-    passed = await api.post("/api/v1/transfers", token=payer.token, json=body, headers=key)
+    # The wallet could pay now, but the key was answered: a delayed retry gets that answer.
+    again = await api.post("/api/v1/transfers", token=payer.token, json=body, headers=key)
+    assert (again.status, again.body) == (refused.status, refused.body)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert (await wallet_balance(api, payer), await wallet_balance(api, payee)) == (150, 0)
+    # A new key is a new request, and passes.
+    fresh = {"Idempotency-Key": str(uuid.uuid4())}
+    passed = await api.post("/api/v1/transfers", token=payer.token, json=body, headers=fresh)
     assert passed.status == 201
-    assert "Idempotent-Replayed" not in passed.headers
     assert (await wallet_balance(api, payer), await wallet_balance(api, payee)) == (70, 80)

@@ -51,11 +51,15 @@ def members(
     async def make(count: int, balance: int) -> list[Member]:
         people = []
         for index in range(count):
-            account = await open_bank_account(f"Member {index}", "EUR")
+            name = f"Member {index}"
+            account = await open_bank_account(name, "EUR")
             email = f"m{index}-{random.getrandbits(48):x}@example.test"
-            user, wallets = await node.service.signup(email, "correct horse battery", "M", account)
-            await fund_wallet(node.pool, wallets[0].id, balance)
-            people.append(Member(user.id, wallets[0].id))
+            signed_up = await node.accounts.signup(
+                email, "correct horse battery", name, account, "test"
+            )
+            wallet = signed_up.wallets[0]
+            await fund_wallet(node.pool, wallet.id, balance)
+            people.append(Member(signed_up.user.id, wallet.id))
         return people
 
     return make

@@ -22,7 +22,7 @@ import logging
 import random
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -33,6 +33,7 @@ from transakt.actors.ledger_writer import LedgerWriter
 from transakt.actors.service import VerifiedAccount
 from transakt.bank.client import BankClient
 from transakt.bank.errors import BankRequestRejected
+from transakt.bank.models import AccountVerification
 from transakt.errors import BankUnavailable, Overloaded
 from transakt.runtime import RestartPolicy
 from transakt.storage.bank_requests import BankRequest, pending_bank_requests
@@ -43,6 +44,7 @@ __all__ = ["AfterBankAnswer", "BankGateway", "is_bank_failure"]
 log = logging.getLogger("transakt.bank_gateway")
 
 AfterBankAnswer = Callable[[BankRequest], Awaitable[None]]
+T = TypeVar("T")
 
 # The bank looked at the request itself and refused it: it will never apply this id.
 _PERMANENT_STATUSES = frozenset({400, 409, 422})
@@ -156,8 +158,35 @@ class BankGateway:
 
     async def verify(self, account: str, name: str) -> VerifiedAccount | None:
         """The bank's view of a signup account; None if unknown, BankUnavailable if down."""
+        found = await self._ask(lambda: self._bank.verify_user(account, name=name))
+        if found is None:
+            return None
+        return VerifiedAccount(
+            account=found.account,
+            name=found.name,
+            currency=found.currency,
+            name_matches=bool(found.name_matches),
+        )
+
+    async def start_verification(
+        self, verification_id: str, account: str, name: str
+    ) -> AccountVerification:
+        """Have the bank send its two micro-deposits to the account (once per id)."""
+        return await self._ask(
+            lambda: self._bank.start_verification(verification_id, account, name)
+        )
+
+    async def confirm_verification(
+        self, verification_id: str, amounts: Sequence[int]
+    ) -> AccountVerification:
+        """Ask the bank whether these are the amounts it sent (one try of a few)."""
+        return await self._ask(lambda: self._bank.confirm_verification(verification_id, amounts))
+
+    async def _ask(self, call: Callable[[], Awaitable[T]]) -> T:
+        """One call that a person waits for, through the breaker: BankUnavailable if it cannot
+        be made now; the bank's refusal of the request itself (a 4xx) raised as it came."""
         try:
-            found = await self.breaker.call(lambda: self._bank.verify_user(account, name=name))
+            return await self.breaker.call(call)
         except CircuitOpen as error:
             raise BankUnavailable(
                 "the bank is unavailable (circuit open)", retry_after=max(error.retry_after, 1.0)
@@ -166,12 +195,9 @@ class BankGateway:
             retry_after = self.breaker.retry_after() or getattr(error, "retry_after", 5.0)
             raise BankUnavailable(str(error), retry_after=max(retry_after, 1.0)) from None
         except BankRequestRejected as error:
-            if error.status in _PERMANENT_STATUSES:
-                return None  # the bank looked at the account number and refused it
+            if error.status in _PERMANENT_STATUSES or error.status == 404:
+                raise
             raise BankUnavailable(f"the bank refused the gateway: {error}") from None
-        if found is None:
-            return None
-        return VerifiedAccount(account=found.account, name=found.name, currency=found.currency)
 
     # -- one request -------------------------------------------------------------------------
 

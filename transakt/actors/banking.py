@@ -9,13 +9,13 @@ client gets its 202.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from async_lru import alru_cache
 
 from transakt.actors.bank_gateway import BankGateway
 from transakt.actors.ledger_writer import LedgerWriter
 from transakt.actors.service import (
-    IdempotencyKey,
-    Replay,
     WalletService,
     idempotent_transfer_id,
     new_id,
@@ -24,9 +24,14 @@ from transakt.actors.service import (
 from transakt.errors import CurrencyMismatch, Forbidden, NotFound
 from transakt.models import Transfer
 from transakt.money import parse_amount
+from transakt.services.idempotency import IdempotencyKey, Replay
 from transakt.storage.bank_requests import BankRequest, BankRequestKind
 from transakt.storage.records import Applied, IdempotencyRecord, NewTransfer, Outcome, Rejected
 from transakt.storage.repository import Repository
+
+if TYPE_CHECKING:
+    from transakt.services.bank_links import BankLinks
+    from transakt.services.throttle import Throttle
 
 __all__ = ["BankingService"]
 
@@ -43,15 +48,18 @@ class BankingService:
         wallets: WalletService,
         writer: LedgerWriter,
         gateway: BankGateway,
+        links: BankLinks,
+        throttle: Throttle,
     ) -> None:
         self._repository = repository
         self._wallets = wallets
         self._writer = writer
         self._gateway = gateway
-        # A wallet's owner and currency and a user's bank account never change: cache them,
-        # so that accepting a request costs one commit and no reads.
+        self._links = links
+        self._throttle = throttle
+        # A wallet's owner and currency never change, nor does a linked bank account (the
+        # links remember those): accepting a request costs one commit and no reads.
         self._owner = alru_cache(maxsize=200_000)(repository.wallet_owner)
-        self._bank_account = alru_cache(maxsize=200_000)(self._load_bank_account)
 
     def __repr__(self) -> str:
         return f"<BankingService gateway={self._gateway!r}>"
@@ -87,10 +95,7 @@ class BankingService:
         currency: str,
         idempotency: IdempotencyKey | None,
     ) -> Transfer | Replay:
-        if idempotency is not None:
-            replay = await self._wallets.replay(user_id, idempotency)
-            if replay is not None:
-                return replay
+        await self._throttle.hit("money_user", user_id)
         amount = parse_amount(amount)
         owner = await self._owner(wallet_id)
         if owner is None:
@@ -101,7 +106,8 @@ class BankingService:
             raise CurrencyMismatch(
                 f"the wallet holds {owner.currency}, not {currency}", field="currency"
             )
-        bank_account = await self._bank_account(user_id)
+        # Only an account its holder proved control of, and only in its own currency.
+        bank_account = await self._links.linked_account(user_id, currency)
         settlement = settlement_id(currency)
         transfer = NewTransfer(
             id=idempotent_transfer_id(user_id, idempotency.key) if idempotency else new_id("trf"),
@@ -133,9 +139,3 @@ class BankingService:
             self._gateway.submit(BankRequest(transfer.id, kind, bank_account, amount, currency))
             return outcome.transfer
         return await self._wallets.answer_duplicate(user_id, idempotency, outcome.transfer_id)
-
-    async def _load_bank_account(self, user_id: str) -> str:
-        user = await self._repository.user(user_id)
-        if user is None:
-            raise NotFound("no such user")  # async-lru keeps no exception: nothing cached
-        return user.bank_account

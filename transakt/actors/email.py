@@ -28,7 +28,7 @@ from transakt.mail import (
     TransientMailError,
     compose,
 )
-from transakt.mail.planning import MAIL_TOPICS
+from transakt.mail.planning import MAIL_QUEUED_TOPIC, MAIL_TOPICS
 from transakt.runtime import Actor, ActorDeadError, MailboxFull, Subscription
 from transakt.runtime.clock import TimerHandle
 from transakt.storage import mail as store
@@ -87,7 +87,8 @@ class EmailActor(Actor):
     async def started(self) -> None:
         """Wake on every transfer event, and look for work left over from before at once."""
         self._subscriptions = [
-            self.system.events.subscribe(topic, self._on_event) for topic in MAIL_TOPICS
+            self.system.events.subscribe(topic, self._on_event)
+            for topic in (*MAIL_TOPICS, MAIL_QUEUED_TOPIC)
         ]
         self.wake()
 

@@ -4,25 +4,20 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any, Protocol
 
-from transakt.actors.passwords import hash_password, verify_password
 from transakt.actors.wallet import Debit, WalletActor
 from transakt.errors import (
-    BankAccountInvalid,
     CurrencyMismatch,
-    DomainError,
-    EmailTaken,
     Forbidden,
     IdempotencyKeyReused,
     NotFound,
-    Overloaded,
-    Unauthorized,
+    RecipientUnverified,
     ValidationFailed,
 )
 from transakt.ids import uuid4_hex
-from transakt.models import Transfer, User, Wallet
+from transakt.models import Transfer, Wallet
 from transakt.runtime import ActorSystem
+from transakt.services.idempotency import Idempotency, IdempotencyKey, Replay
 from transakt.storage.records import (
     Applied,
     IdempotencyRecord,
@@ -32,26 +27,23 @@ from transakt.storage.records import (
 )
 from transakt.storage.repository import Repository, WalletOwner
 
+__all__ = [
+    "IdempotencyKey",
+    "Replay",
+    "TransferRequest",
+    "VerifiedAccount",
+    "WalletService",
+    "idempotent_transfer_id",
+    "new_id",
+    "settlement_id",
+]
+
 _MAX_KNOWN_OWNERS = 200_000
+# The largest seq a cursor can name (PostgreSQL's bigint).
+_MAX_SEQ = 2**63 - 1
 
 # Transfer ids derived from (user, Idempotency-Key) live in their own UUID namespace.
 _IDEMPOTENT_IDS = uuid.UUID("6f1c2a8e-4b7d-5e9f-8a3b-1c2d3e4f5a6b")
-
-
-@dataclass(frozen=True, slots=True)
-class IdempotencyKey:
-    """A client's Idempotency-Key and the hash of the request it came with."""
-
-    key: str
-    request_hash: str
-
-
-@dataclass(frozen=True, slots=True)
-class Replay:
-    """The first response to a replayed request, to be sent again as it was."""
-
-    status: int
-    body: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,19 +60,12 @@ class TransferRequest:
 
 @dataclass(frozen=True, slots=True)
 class VerifiedAccount:
-    """What the bank says about an account at signup."""
+    """What the bank says about an account at signup, and whether the name is its holder's."""
 
     account: str
     name: str
     currency: str
-
-
-class AccountVerifier(Protocol):
-    """Checks a bank account at signup (the bank gateway in production)."""
-
-    async def verify(self, account: str, name: str) -> VerifiedAccount | None:
-        """The account's details, None when the bank does not know it; BankUnavailable if down."""
-        ...
+    name_matches: bool = False
 
 
 def new_id(prefix: str) -> str:
@@ -106,69 +91,33 @@ def _encode_cursor(seq: int | None) -> str | None:
 def _decode_cursor(cursor: str | None) -> int | None:
     if cursor is None or cursor == "":
         return None
-    if cursor[:1] != "s" or not cursor[1:].isdigit() or len(cursor) > 20:
+    digits = cursor[1:]
+    if cursor[:1] != "s" or not (digits.isascii() and digits.isdigit()) or len(digits) > 19:
         raise ValidationFailed("cursor is not one this server issued", field="cursor")
-    return int(cursor[1:])
+    seq = int(digits)
+    if seq > _MAX_SEQ:
+        raise ValidationFailed("cursor is not one this server issued", field="cursor")
+    return seq
 
 
 class WalletService:
-    """Sign-up, login, wallets, history and P2P transfers."""
+    """Wallets, history and P2P transfers."""
 
     def __init__(
         self,
         repository: Repository,
         system: ActorSystem,
-        verifier: AccountVerifier,
+        idempotency: Idempotency,
         *,
         request_timeout: float = 10.0,
     ) -> None:
         self._repository = repository
         self._system = system
-        self._verifier = verifier
+        self._idempotency = idempotency
         self._request_timeout = request_timeout
         # Owner and currency of a wallet never change: known ones are kept off the hot path.
         # A plain dict: an async LRU wrapper cost ~4% of a transfer's CPU in the profile.
         self._owners: dict[str, WalletOwner] = {}
-
-    # -- people ------------------------------------------------------------------------------
-
-    async def signup(
-        self, email: str, password: str, name: str, bank_account: str
-    ) -> tuple[User, list[Wallet]]:
-        """Verify the bank account, then create the user and a wallet in its currency."""
-        email = email.strip().lower()
-        if await self._repository.user_id_by_email(email) is not None:
-            raise EmailTaken("an account with this e-mail exists", field="email")
-        account = await self._verifier.verify(bank_account, name)
-        if account is None:
-            raise BankAccountInvalid("the bank does not know this account", field="bank_account")
-        password_hash = await hash_password(password)
-        user, wallet = await self._repository.create_user(
-            user_id=new_id("usr"),
-            email=email,
-            name=name,
-            password_hash=password_hash,
-            bank_account=account.account,
-            wallet_id=new_id("wal"),
-            currency=account.currency,
-            settlement_id=settlement_id(account.currency),
-        )
-        return user, [wallet]
-
-    async def login(self, email: str, password: str) -> User:
-        """The user whose e-mail and password these are; one error for every mismatch."""
-        found = await self._repository.user_by_email(email.strip().lower())
-        ok = await verify_password(found[1] if found else None, password)
-        if found is None or not ok:
-            raise Unauthorized("e-mail or password is wrong")
-        return found[0]
-
-    async def get_user(self, user_id: str) -> User:
-        """A user by id."""
-        user = await self._repository.user(user_id)
-        if user is None:
-            raise NotFound("no such user")
-        return user
 
     # -- wallets -----------------------------------------------------------------------------
 
@@ -178,12 +127,8 @@ class WalletService:
 
     async def create_wallet(
         self, user_id: str, currency: str, idempotency: IdempotencyKey | None
-    ) -> Wallet | Replay:
-        """Open a wallet in another currency (one per currency)."""
-        if idempotency is not None:
-            replay = await self.replay(user_id, idempotency)
-            if replay is not None:
-                return replay
+    ) -> Wallet:
+        """Open a wallet in another currency (one per currency); keeps its answer under the key."""
         record = (
             IdempotencyRecord(user_id, idempotency.key, idempotency.request_hash)
             if idempotency
@@ -219,24 +164,9 @@ class WalletService:
         """Pay another wallet (by id or by its owner's e-mail); answers once durable.
 
         A keyed request is not looked up first: its transfer id derives from the key, so the
-        ledger itself finds a replay (a Duplicate), and only then is the stored answer read.
-        Every payment saves a database round trip; a replay whose body no longer passes (the
-        wallet has spent the money since, say) is still answered from the stored response.
+        ledger itself finds a replay (a Duplicate: the key is taken), and only then is the
+        stored answer read. Every payment saves a database round trip that way.
         """
-        try:
-            return await self._transfer(user_id, request, idempotency)
-        except (IdempotencyKeyReused, Overloaded):
-            raise  # already the answer about the key; or the database is struggling
-        except DomainError:
-            if idempotency is not None:
-                replay = await self.replay(user_id, idempotency)
-                if replay is not None:
-                    return replay
-            raise
-
-    async def _transfer(
-        self, user_id: str, request: TransferRequest, idempotency: IdempotencyKey | None
-    ) -> Transfer | Replay:
         if (request.to_wallet is None) == (request.to_email is None):
             raise ValidationFailed(
                 "give exactly one of to_wallet and to_email", fields=["to_wallet", "to_email"]
@@ -276,10 +206,11 @@ class WalletService:
     async def answer_duplicate(
         self, user_id: str, idempotency: IdempotencyKey | None, transfer_id: str
     ) -> Replay:
-        """The answer when the ledger found the transfer id taken: a concurrent request with
-        the same key won, so this one is its replay (or a reuse with another body)."""
+        """The answer when the ledger found the transfer id or the key taken: the first request
+        with this key was answered already, so this one gets that answer (or, with another
+        body, idempotency_key_reused)."""
         if idempotency is not None:
-            replay = await self.replay(user_id, idempotency)
+            replay = await self._idempotency.replay(user_id, idempotency)
             if replay is not None:
                 return replay
         raise IdempotencyKeyReused("this transfer id was already used", transfer=transfer_id)
@@ -326,9 +257,16 @@ class WalletService:
 
     async def _recipient_wallet(self, request: TransferRequest) -> str:
         if request.to_email is not None:
-            recipient = await self._repository.user_id_by_email(request.to_email.strip().lower())
-            if recipient is None:
+            found = await self._repository.recipient_by_email(request.to_email.strip().lower())
+            if found is None:
                 raise NotFound("no user has this e-mail", field="to_email")
+            recipient, verified = found
+            if not verified:
+                raise RecipientUnverified(
+                    "this person has not verified their e-mail address yet, so it cannot "
+                    "receive payments; pay their wallet id, or ask them to verify it",
+                    field="to_email",
+                )
             wallet_id = await self._repository.wallet_of_user(recipient, request.currency)
             if wallet_id is None:
                 raise CurrencyMismatch(
@@ -344,14 +282,3 @@ class WalletService:
                 f"to_wallet holds {owner.currency}, not {request.currency}", field="to_wallet"
             )
         return request.to_wallet
-
-    async def replay(self, user_id: str, idempotency: IdempotencyKey) -> Replay | None:
-        """The stored first response to this key, None if it is new; raises on another body."""
-        stored = await self._repository.stored_response(user_id, idempotency.key)
-        if stored is None:
-            return None
-        if stored.request_hash != idempotency.request_hash:
-            raise IdempotencyKeyReused(
-                "this Idempotency-Key was used with a different request", key=idempotency.key
-            )
-        return Replay(stored.status_code, stored.response)

@@ -6,19 +6,24 @@ settlements without passing through this actor, and they only ever raise the tru
 approval from the lower bound is always safe. When the bound says no, the actor re-reads the
 database before refusing. The database's CHECK constraint remains the last line of defence should
 two copies of this actor ever run at once (a failover race).
+
+It is also where a wallet's debits are throttled (a token bucket: ``DebitRate``), because every
+debit of the wallet passes here, on whichever node, and counting costs no I/O; and where a
+retry of a keyed payment still in flight joins the original instead of being judged again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from transakt.actors.ledger_writer import LedgerWriter
-from transakt.errors import InsufficientFunds, NotFound
+from transakt.errors import InsufficientFunds, NotFound, RateLimited
 from transakt.runtime import Actor, Deferred
-from transakt.storage.records import Applied, NewTransfer, Outcome, Rejected
+from transakt.storage.records import Applied, Duplicate, NewTransfer, Outcome, Rejected
 from transakt.storage.repository import Repository
 
 
@@ -27,6 +32,23 @@ class Debit:
     """Approve and commit a transfer paid from this wallet (posted, or a pending hold)."""
 
     transfer: NewTransfer
+
+
+@dataclass(frozen=True, slots=True)
+class DebitRate:
+    """How many debits a wallet takes: ``per_second`` on average, ``burst`` at once."""
+
+    per_second: float
+    burst: int
+
+    def refusal(self, wait: float) -> RateLimited:
+        """The answer to a debit over the rate, telling when the next one fits."""
+        return RateLimited(
+            f"this wallet makes at most {self.per_second:g} payments per second; retry shortly",
+            retry_after=wait,
+            limit=self.burst,
+            window=max(1, math.ceil(self.burst / self.per_second)),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,17 +66,28 @@ class LedgerOutcomeUnknown(RuntimeError):
 class WalletActor(Actor):
     """Serialises the debits of one wallet; answers each when its transfer is durable."""
 
-    def __init__(self, wallet_id: str, repository: Repository, writer: LedgerWriter) -> None:
+    def __init__(
+        self,
+        wallet_id: str,
+        repository: Repository,
+        writer: LedgerWriter,
+        rate: DebitRate | None = None,
+    ) -> None:
         self.wallet_id = wallet_id
         self._repository = repository
         self._writer = writer
+        self._rate = rate
+        self._tokens = float(rate.burst) if rate is not None else 0.0
+        self._refilled_at: float | None = None
         self.exists = False
         self.available = 0
         self._stale = True
         # Tells this instance's notices from those of an instance that crashed before it.
         self._incarnation = object()
-        # Approved debits whose commit has not finished, by their commit future.
-        self._in_flight: dict[asyncio.Future[Outcome], int] = {}
+        # Approved debits whose commit has not finished: amount and transfer id, by commit.
+        self._in_flight: dict[asyncio.Future[Outcome], tuple[int, str]] = {}
+        # The same, for keyed transfers, by id: a retry arriving meanwhile joins the original.
+        self._keyed: dict[str, asyncio.Future[Outcome]] = {}
 
     def __repr__(self) -> str:
         return (
@@ -64,7 +97,7 @@ class WalletActor(Actor):
     @property
     def in_flight(self) -> int:
         """Money approved by this actor and not yet committed (or refused) by the ledger."""
-        return sum(self._in_flight.values())
+        return sum(amount for amount, _transfer_id in self._in_flight.values())
 
     async def started(self) -> None:
         """Load the committed balance: actors keep no state Postgres cannot rebuild."""
@@ -92,6 +125,13 @@ class WalletActor(Actor):
         raise TypeError(f"WalletActor cannot handle {type(message).__name__}")
 
     async def _debit(self, transfer: NewTransfer) -> Deferred[Outcome] | Rejected:
+        original = self._keyed.get(transfer.id)
+        if original is not None:
+            return Deferred(_joined(original, transfer.id))
+        wait = self._admit()
+        if wait:
+            assert self._rate is not None  # only a rate makes a debit wait
+            return Rejected(self._rate.refusal(wait))
         if self._stale or not self.exists:
             await self._reload()
             if not self.exists:
@@ -109,13 +149,33 @@ class WalletActor(Actor):
                 )
         self.available -= transfer.amount
         committed = self._writer.submit(transfer)
-        self._in_flight[committed] = transfer.amount
+        self._in_flight[committed] = (transfer.amount, transfer.id)
+        if transfer.idempotency is not None:
+            self._keyed[transfer.id] = committed
         committed.add_done_callback(self._commit_finished)
         return Deferred(committed)
 
+    def _admit(self) -> float:
+        """0 when the rate lets one more debit through now (taking its token), else the wait."""
+        rate = self._rate
+        if rate is None:
+            return 0.0
+        now = self.system.clock.now()
+        if self._refilled_at is not None:
+            self._tokens = min(
+                float(rate.burst), self._tokens + (now - self._refilled_at) * rate.per_second
+            )
+        self._refilled_at = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return 0.0
+        return (1.0 - self._tokens) / rate.per_second
+
     def _commit_finished(self, committed: asyncio.Future[Outcome]) -> None:
         # A plain callback, not a message: the accounting can never be lost to a full mailbox.
-        amount = self._in_flight.pop(committed, 0)
+        amount, transfer_id = self._in_flight.pop(committed, (0, ""))
+        if self._keyed.get(transfer_id) is committed:
+            del self._keyed[transfer_id]
         error = None if committed.cancelled() else committed.exception()
         if committed.cancelled() or error is not None:
             if self._stale:
@@ -132,3 +192,10 @@ class WalletActor(Actor):
                 # The database refused what this actor approved: its bound was wrong (another
                 # copy of this actor debits the wallet too, say during a failover). Reload.
                 self._stale = True
+
+
+async def _joined(original: asyncio.Future[Outcome], transfer_id: str) -> Outcome:
+    """A retry's outcome: the original's refusal or failure, or, once it is committed, a
+    Duplicate (the caller then answers with what the original stored under its key)."""
+    outcome = await asyncio.shield(original)
+    return Duplicate(transfer_id) if isinstance(outcome, Applied) else outcome

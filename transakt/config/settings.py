@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from limits import parse_many
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_JWT_SECRET = "dev-only-insecure-secret-change-me-0123456789"  # refused outside dev mode
@@ -106,6 +107,26 @@ class Settings(BaseSettings):
     live_max_connections_per_user: int = Field(16, ge=1, le=10_000)
     live_heartbeat_seconds: float = Field(20.0, gt=0)
 
+    # Trust: throttling (counts in Redis; each rule is "count/window" limits joined by ";"),
+    # the proofs of an e-mail address, and how long answers stay under Idempotency-Keys.
+    throttle_login_account: str = "5/minute;10/10 minutes;20/hour;40/day"
+    throttle_login_ip: str = "60/10 minutes;600/day"
+    throttle_signup_ip: str = "10/hour;50/day"
+    throttle_money_user: str = "30/minute;500/hour"
+    throttle_lookup_user: str = "60/minute;600/hour"
+    throttle_email_code_user: str = "10/hour"
+    throttle_email_resend_user: str = "3/hour;10/day"
+    throttle_bank_link_user: str = "3/day"
+    throttle_password_user: str = "5/10 minutes;20/day"
+    # A wallet's payments, counted by its actor (no Redis on the payment path).
+    wallet_debits_per_second: float = Field(20.0, gt=0)
+    wallet_debit_burst: int = Field(40, ge=1)
+    email_code_ttl_seconds: float = Field(1800.0, gt=0)
+    email_code_attempts: int = Field(5, ge=1, le=20)
+    idempotency_retention_seconds: float = Field(24 * 3600.0, ge=3600)
+    # Addresses of reverse proxies whose X-Forwarded-For names the client (comma-separated).
+    trusted_proxies: str = ""
+
     log_level: str = "INFO"
 
     @model_validator(mode="after")
@@ -120,6 +141,35 @@ class Settings(BaseSettings):
         if self.database_pool_max < self.database_pool_min:
             raise ValueError("database_pool_max must be >= database_pool_min")
         return self
+
+    @field_validator(
+        "throttle_login_account",
+        "throttle_login_ip",
+        "throttle_signup_ip",
+        "throttle_money_user",
+        "throttle_lookup_user",
+        "throttle_email_code_user",
+        "throttle_email_resend_user",
+        "throttle_bank_link_user",
+        "throttle_password_user",
+    )
+    @classmethod
+    def _valid_limits(cls, value: str) -> str:
+        try:
+            items = parse_many(value)
+        except ValueError as error:
+            raise ValueError(f"not a list of limits such as '5/minute;20/hour': {error}") from None
+        if not items:
+            raise ValueError("give at least one limit, such as '5/minute'")
+        return value
+
+    def throttle_rules(self) -> dict[str, str]:
+        """Every throttle rule by name (``throttle_<name>``)."""
+        return {
+            name.removeprefix("throttle_"): getattr(self, name)
+            for name in type(self).model_fields
+            if name.startswith("throttle_")
+        }
 
     @property
     def embedded(self) -> bool:

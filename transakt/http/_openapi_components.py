@@ -41,8 +41,43 @@ TIME: Final = string(format="date-time", description="RFC 3339, UTC")
 SCHEMAS: Final[Json] = {
     "User": {
         "type": "object",
-        "required": ["id", "email", "name"],
-        "properties": {"id": string(), "email": string(format="email"), "name": string()},
+        "required": ["id", "email", "name", "email_verified"],
+        "properties": {
+            "id": string(),
+            "email": string(format="email"),
+            "name": string(description="the holder's name as the bank confirmed it"),
+            "email_verified": {
+                "type": "boolean",
+                "description": "payments by e-mail reach the user only once this is true",
+            },
+        },
+    },
+    "BankAccountLink": {
+        "type": "object",
+        "description": (
+            "the user's bank account (masked) and the proof that they hold it: pending until "
+            "the two micro-deposits the bank sent are confirmed, then linked"
+        ),
+        "required": ["account", "currency", "status"],
+        "properties": {
+            "account": string(description="the last four characters, masked before"),
+            "currency": string(pattern="^[A-Z]{3}$"),
+            "status": string(enum=["pending", "linked", "failed"]),
+            "attempts_left": {"type": ["integer", "null"]},
+            "expires_at": {"type": ["string", "null"], "format": "date-time"},
+            "verification_started": {"type": "boolean"},
+            "linked_at": {"type": ["string", "null"], "format": "date-time"},
+        },
+    },
+    "EmailState": {
+        "type": "object",
+        "required": ["email", "email_verified"],
+        "properties": {"email": string(format="email"), "email_verified": {"type": "boolean"}},
+    },
+    "Approval": {
+        "type": "object",
+        "required": ["approved"],
+        "properties": {"approved": string(format="email")},
     },
     "Wallet": {
         "type": "object",
@@ -109,7 +144,11 @@ SCHEMAS: Final[Json] = {
     "UserWithWallets": {
         "type": "object",
         "required": ["user", "wallets"],
-        "properties": {"user": ref("User"), "wallets": {"type": "array", "items": ref("Wallet")}},
+        "properties": {
+            "user": ref("User"),
+            "wallets": {"type": "array", "items": ref("Wallet")},
+            "bank_account": ref("BankAccountLink"),
+        },
     },
     "WalletList": {
         "type": "object",
@@ -163,14 +202,26 @@ ERRORS: Final[dict[str, tuple[str, str]]] = {
     # response name: (status, description)
     "ValidationError": (
         "422",
-        "validation_error, currency_mismatch, idempotency_key_reused or bank_account_invalid",
+        "validation_error, currency_mismatch, idempotency_key_reused, bank_account_invalid or "
+        "verification_failed (with attempts_left)",
     ),
-    "Unauthorized": ("401", "unauthorized: missing, expired or forged token"),
-    "Forbidden": ("403", "forbidden: the resource belongs to someone else"),
+    "Unauthorized": ("401", "unauthorized: missing, expired, forged, logged-out or replaced token"),
+    "Forbidden": (
+        "403",
+        "forbidden (the resource belongs to someone else), or bank_account_not_linked",
+    ),
     "NotFound": ("404", "not_found"),
-    "Conflict": ("409", "email_taken, wallet_exists or insufficient_funds"),
+    "Conflict": (
+        "409",
+        "email_taken, wallet_exists, insufficient_funds, bank_account_taken or "
+        "recipient_unverified",
+    ),
     "TooLarge": ("413", "payload_too_large: the body is over the limit"),
-    "TooMany": ("429", "rate_limited: too many at once; retry after Retry-After seconds"),
+    "TooMany": (
+        "429",
+        "rate_limited: retry after Retry-After seconds; RateLimit-Limit, RateLimit-Remaining, "
+        "RateLimit-Reset and RateLimit-Policy name the limit",
+    ),
     "Unavailable": ("503", "bank_unavailable or overloaded: retry after Retry-After seconds"),
 }
 
@@ -186,6 +237,20 @@ def error_response(description: str, *, retry: bool = False) -> Json:
     return response
 
 
+def throttled_response(description: str) -> Json:
+    """The 429 answer, with Retry-After and the RateLimit-* headers of the IETF draft."""
+    response = error_response(description, retry=True)
+    response["headers"].update(
+        {
+            "RateLimit-Limit": {"schema": {"type": "integer"}},
+            "RateLimit-Remaining": {"schema": {"type": "integer"}},
+            "RateLimit-Reset": {"schema": {"type": "integer"}},
+            "RateLimit-Policy": {"schema": {"type": "string"}},
+        }
+    )
+    return response
+
+
 def json_body(schema: str) -> Json:
     """JSON content of the named schema."""
     return {"content": {"application/json": {"schema": ref(schema)}}}
@@ -196,7 +261,11 @@ PARAMETERS: Final[Json] = {
         "name": IDEMPOTENCY_HEADER,
         "in": "header",
         "required": False,
-        "description": "replays with the same key and body return the first answer",
+        "description": (
+            "a replay with the same key and body returns the first answer that reached a "
+            "decision, a refusal included (Idempotent-Replayed: true); another body under the "
+            "key is idempotency_key_reused"
+        ),
         "schema": string(minLength=1, maxLength=MAX_IDEMPOTENCY_KEY_LENGTH),
     },
     "WalletId": {"name": "id", "in": "path", "required": True, "schema": string()},

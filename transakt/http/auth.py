@@ -20,12 +20,14 @@ from transakt.http.constants import (
     TOKEN_AUDIENCE,
     TOKEN_ISSUER,
 )
-from transakt.http.keys import SETTINGS_KEY, USER_ID_KEY
+from transakt.http.keys import CLAIMS_KEY, NODE_KEY, SETTINGS_KEY
 
 __all__ = [
     "AccessToken",
+    "Claims",
     "authenticate",
     "bearer_token",
+    "current_claims",
     "current_user_id",
     "decode_access_token",
     "issue_access_token",
@@ -45,8 +47,24 @@ class AccessToken:
         return {"access_token": self.token, "token_type": "bearer", "expires_in": self.expires_in}
 
 
-def issue_access_token(settings: Settings, user_id: str, *, now: int | None = None) -> AccessToken:
-    """Sign a token naming ``user_id`` that expires after ``settings.jwt_ttl_seconds``."""
+@dataclass(frozen=True, slots=True)
+class Claims:
+    """What a verified token says: whose it is, its id, its expiry and its version."""
+
+    user_id: str
+    jti: str
+    expires_at: int
+    version: int
+
+
+def issue_access_token(
+    settings: Settings, user_id: str, *, version: int = 0, now: int | None = None
+) -> AccessToken:
+    """Sign a token naming ``user_id`` that expires after ``settings.jwt_ttl_seconds``.
+
+    ``version`` is the user's token version: a password change raises it, which ends every
+    token carrying a lower one.
+    """
     issued_at = int(time.time()) if now is None else now
     claims = {
         "sub": user_id,
@@ -55,6 +73,7 @@ def issue_access_token(settings: Settings, user_id: str, *, now: int | None = No
         "iss": TOKEN_ISSUER,
         "aud": TOKEN_AUDIENCE,
         "jti": uuid.uuid4().hex,
+        "ver": version,
     }
     token = jwt.encode(
         claims, settings.jwt_secret.get_secret_value(), algorithm=settings.jwt_algorithm
@@ -63,8 +82,8 @@ def issue_access_token(settings: Settings, user_id: str, *, now: int | None = No
 
 
 @functools.lru_cache(maxsize=65_536)
-def _verified_claims(secret: str, algorithm: str, token: str) -> tuple[str, int]:
-    """Verify a token once and remember (subject, exp) for its exact string.
+def _verified_claims(secret: str, algorithm: str, token: str) -> Claims:
+    """Verify a token once and remember its claims for its exact string.
 
     Verifying an HMAC signature and parsing the claims cost ~15% of a transfer's CPU; a client
     sends the same token with every request. Only tokens that verified are cached (a raising
@@ -79,28 +98,36 @@ def _verified_claims(secret: str, algorithm: str, token: str) -> tuple[str, int]
         algorithms=[algorithm],
         audience=TOKEN_AUDIENCE,
         issuer=TOKEN_ISSUER,
-        options={"require": ["exp", "iat", "sub", "aud", "iss"]},
+        options={"require": ["exp", "iat", "sub", "aud", "iss", "jti"]},
     )
     subject = claims.get("sub")
     expires = claims.get("exp")
-    if not isinstance(subject, str) or not subject or not isinstance(expires, int):
-        raise jwt.InvalidTokenError("the token has no usable subject or expiry")
-    return subject, expires
+    jti = claims.get("jti")
+    version = claims.get("ver", 0)  # tokens from before versions were all version 0
+    if (
+        not isinstance(subject, str)
+        or not subject
+        or not isinstance(expires, int)
+        or not isinstance(jti, str)
+        or type(version) is not int
+    ):
+        raise jwt.InvalidTokenError("the token has no usable subject, id, expiry or version")
+    return Claims(user_id=subject, jti=jti, expires_at=expires, version=version)
 
 
-def decode_access_token(settings: Settings, token: str) -> str:
-    """The user id of a valid token; Unauthorized for a forged, expired or foreign one."""
+def decode_access_token(settings: Settings, token: str) -> Claims:
+    """The claims of a valid token; Unauthorized for a forged, expired or foreign one."""
     try:
-        subject, expires = _verified_claims(
+        claims = _verified_claims(
             settings.jwt_secret.get_secret_value(), settings.jwt_algorithm, token
         )
     except jwt.ExpiredSignatureError:
         raise Unauthorized("the access token has expired; log in again") from None
     except jwt.InvalidTokenError:
         raise Unauthorized("the access token is invalid") from None
-    if expires <= time.time():
+    if claims.expires_at <= time.time():
         raise Unauthorized("the access token has expired; log in again")
-    return subject
+    return claims
 
 
 def bearer_token(request: web.Request) -> str | None:
@@ -126,8 +153,13 @@ def request_token(request: web.Request, *, allow_query: bool = False) -> str:
 
 def current_user_id(request: web.Request) -> str:
     """The authenticated user's id, set by :func:`authenticate`."""
+    return current_claims(request).user_id
+
+
+def current_claims(request: web.Request) -> Claims:
+    """The authenticated request's token claims, set by :func:`authenticate`."""
     try:
-        return request[USER_ID_KEY]
+        return request[CLAIMS_KEY]
     except KeyError:
         # A private route that the middleware did not guard: refuse rather than guess.
         raise Unauthorized("an access token is required (Authorization: Bearer <token>)") from None
@@ -145,4 +177,7 @@ def authenticate(request: web.Request) -> None:
     """Require a valid access token on every private /api/v1 route (deny by default)."""
     if _needs_token(request):
         token = request_token(request, allow_query=request.path in QUERY_TOKEN_PATHS)
-        request[USER_ID_KEY] = decode_access_token(request.app[SETTINGS_KEY], token)
+        claims = decode_access_token(request.app[SETTINGS_KEY], token)
+        # Logged out, or issued before a password change: a dictionary look-up, no I/O.
+        request.app[NODE_KEY].sessions.check(claims.user_id, claims.jti, claims.version)
+        request[CLAIMS_KEY] = claims

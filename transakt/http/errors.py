@@ -37,7 +37,9 @@ from transakt.runtime import ActorDeadError, AskTimeout, MailboxFull
 from transakt.storage.errors import STORAGE_UNAVAILABLE
 
 __all__ = [
+    "domain_error_parts",
     "error_answer",
+    "error_body",
     "error_middleware",
     "error_response",
     "rate_limit_headers",
@@ -130,6 +132,16 @@ def rate_limit_headers(limit: int, remaining: int, reset: int) -> dict[str, str]
     }
 
 
+def error_body(code: str, message: str, details: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The contract's error shape ``{"error": {code, message, ...details}}``."""
+    error: dict[str, Any] = {
+        key: _json_safe(value)
+        for key, value in (details or {}).items()
+        if key not in ("code", "message")
+    }
+    return {"error": {"code": code, "message": message, **error}}
+
+
 def error_response(
     status: int,
     code: str,
@@ -139,16 +151,18 @@ def error_response(
     headers: Mapping[str, str] | None = None,
 ) -> web.Response:
     """A response in the contract's error shape ``{"error": {code, message, ...details}}``."""
-    error: dict[str, Any] = {
-        key: _json_safe(value)
-        for key, value in (details or {}).items()
-        if key not in ("code", "message")
-    }
-    error = {"code": code, "message": message, **error}
-    return json_response({"error": error}, status=status, headers=headers)
+    return json_response(error_body(code, message, details), status=status, headers=headers)
 
 
 def _domain_error_response(request: web.Request, error: DomainError) -> web.Response:
+    status, body, headers = domain_error_parts(request, error)
+    return json_response(body, status=status, headers=headers)
+
+
+def domain_error_parts(
+    request: web.Request, error: DomainError
+) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """The status, JSON body and headers a domain error is answered with."""
     status = status_for(error)
     message = error.message
     details = dict(error.details)
@@ -181,7 +195,7 @@ def _domain_error_response(request: web.Request, error: DomainError) -> web.Resp
         headers.update(rate_limit_headers(error.limit, 0, seconds_or_zero(error.retry_after)))
         if error.window is not None:
             headers["RateLimit-Policy"] = f"{error.limit};w={error.window}"
-    return error_response(status, error.code, message, details=details, headers=headers)
+    return status, error_body(error.code, message, details), headers
 
 
 def _overloaded(message: str, retry_after: float) -> web.Response:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from aiohttp import web
 
 from transakt.config import Settings
 from transakt.node import Node
 
-__all__ = ["NODE_KEY", "REQUEST_ID_KEY", "SETTINGS_KEY", "USER_ID_KEY"]
+if TYPE_CHECKING:
+    from transakt.http.auth import Claims
+
+__all__ = ["CLAIMS_KEY", "NODE_KEY", "REQUEST_ID_KEY", "SETTINGS_KEY"]
 
 NODE_KEY = web.AppKey("node", Node)
 SETTINGS_KEY = web.AppKey("settings", Settings)
 REQUEST_ID_KEY = web.RequestKey("request_id", str)
-USER_ID_KEY = web.RequestKey("user_id", str)
+CLAIMS_KEY: web.RequestKey[Claims] = web.RequestKey("claims")

@@ -16,11 +16,16 @@ from transakt.http._openapi_components import (
     error_response,
     json_body,
     string,
+    throttled_response,
 )
 from transakt.http.constants import API_PREFIX, REPLAYED_HEADER
 from transakt.http.schemas import (
+    ApproveBody,
+    BankConfirmBody,
     BankTransferBody,
+    ChangePasswordBody,
     CreateWalletBody,
+    EmailCodeBody,
     LoginBody,
     SignupBody,
     TransferBody,
@@ -89,10 +94,14 @@ def _paths() -> Json:
         f"{api}/auth/signup": {
             "post": _operation(
                 "signup",
-                "Sign up; the bank verifies the account and the first wallet takes its currency",
+                "Sign up; the bank confirms the account is held in this name (one answer for "
+                "an unknown account and another holder: bank_account_invalid), the first wallet "
+                "takes its currency, and both proofs start: the bank sends two micro-deposits, "
+                "and a code is mailed to the address. Throttled per client address.",
                 {
                     **_ok("201", "the new user and first wallet", "UserWithWallets"),
-                    **_errors("ValidationError", "Conflict", "TooLarge", "Unavailable"),
+                    **_errors("ValidationError", "Conflict", "TooLarge", "TooMany"),
+                    **_errors("Unavailable"),
                 },
                 public=True,
                 body="SignupRequest",
@@ -102,14 +111,112 @@ def _paths() -> Json:
         f"{api}/auth/login": {
             "post": _operation(
                 "login",
-                "Exchange e-mail and password for an access token",
+                "Exchange e-mail and password for an access token. Failed logins lock the "
+                "e-mail out from that client address for growing times (another address can "
+                "still log in); logins per address are throttled too.",
                 {
                     **_ok("200", "an access token", "AccessToken"),
-                    **_errors("ValidationError", "Unauthorized"),
+                    **_errors("ValidationError", "Unauthorized", "TooMany"),
                 },
                 public=True,
                 body="LoginRequest",
                 tag="auth",
+            )
+        },
+        f"{api}/auth/logout": {
+            "post": _operation(
+                "logout",
+                "End this access token now, on every node",
+                {"204": {"description": "the token no longer works"}},
+                tag="auth",
+            )
+        },
+        f"{api}/auth/password": {
+            "post": _operation(
+                "change_password",
+                "Change the password: every token issued before stops working; the answer is "
+                "a fresh token",
+                {
+                    **_ok("200", "a fresh access token", "AccessToken"),
+                    **_errors("ValidationError", "Forbidden", "TooMany"),
+                },
+                body="ChangePasswordRequest",
+                tag="auth",
+            )
+        },
+        f"{api}/auth/verify-email": {
+            "post": _operation(
+                "verify_email",
+                "Verify the e-mail address with the code mailed to it (a few tries per code; "
+                "throttled)",
+                {
+                    **_ok("200", "the address is verified", "EmailState", replayable=True),
+                    **_errors("ValidationError", "TooMany"),
+                },
+                body="EmailCodeRequest",
+                parameters=[_param("IdempotencyKey")],
+                tag="auth",
+            )
+        },
+        f"{api}/auth/verify-email/resend": {
+            "post": _operation(
+                "resend_code",
+                "Mail a new code (throttled)",
+                {
+                    **_ok("202", "a new code is on its way", "EmailState", replayable=True),
+                    **_errors("TooMany"),
+                },
+                parameters=[_param("IdempotencyKey")],
+                tag="auth",
+            )
+        },
+        f"{api}/bank-account": {
+            "get": _operation(
+                "bank_account",
+                "The user's bank account (masked) and whether it is linked",
+                _ok("200", "", "BankAccountLink"),
+                tag="bank account",
+            )
+        },
+        f"{api}/bank-account/verification": {
+            "post": _operation(
+                "start_bank_verification",
+                "Have the bank send two new micro-deposits to the account (throttled)",
+                {
+                    **_ok(
+                        "202", "the deposits are on their way", "BankAccountLink", replayable=True
+                    ),
+                    **_errors("TooMany", "Unavailable"),
+                },
+                parameters=[_param("IdempotencyKey")],
+                tag="bank account",
+            )
+        },
+        f"{api}/bank-account/confirm": {
+            "post": _operation(
+                "confirm_bank_account",
+                "Confirm the two micro-deposits from the bank statement: the account is linked, "
+                "and deposits and withdrawals work",
+                {
+                    **_ok("200", "linked", "BankAccountLink", replayable=True),
+                    **_errors("ValidationError", "Conflict", "Unavailable"),
+                },
+                body="BankConfirmRequest",
+                parameters=[_param("IdempotencyKey")],
+                tag="bank account",
+            )
+        },
+        f"{api}/bank-account/approvals": {
+            "post": _operation(
+                "approve_bank_account_user",
+                "As the holder of a linked account, let another user (by e-mail) link it too",
+                {
+                    **_ok("201", "approved", "Approval", replayable=True),
+                    **_errors("ValidationError", "Forbidden"),
+                },
+                body="ApproveRequest",
+                parameters=[_param("IdempotencyKey")],
+                tag="bank account",
             )
         },
         f"{api}/me": {
@@ -153,7 +260,7 @@ def _paths() -> Json:
                 {
                     **_ok("201", "the posted transfer", "Transfer", replayable=True),
                     **_errors("ValidationError", "Forbidden", "NotFound", "Conflict"),
-                    **_errors("Unavailable"),
+                    **_errors("TooMany", "Unavailable"),
                 },
                 body="TransferRequest",
                 parameters=[_param("IdempotencyKey")],
@@ -179,7 +286,8 @@ def _paths() -> Json:
                         "Transfer",
                         replayable=True,
                     ),
-                    **_errors("ValidationError", "Forbidden", "NotFound", "Unavailable"),
+                    **_errors("ValidationError", "Forbidden", "NotFound", "TooMany"),
+                    **_errors("Unavailable"),
                 },
                 body="BankTransferRequest",
                 parameters=[_param("IdempotencyKey")],
@@ -198,7 +306,7 @@ def _paths() -> Json:
                         replayable=True,
                     ),
                     **_errors("ValidationError", "Forbidden", "NotFound", "Conflict"),
-                    **_errors("Unavailable"),
+                    **_errors("TooMany", "Unavailable"),
                 },
                 body="BankTransferRequest",
                 parameters=[_param("IdempotencyKey")],
@@ -301,7 +409,11 @@ def build_openapi(settings: Settings) -> Json:
     transfer["description"] = "give exactly one of to_wallet and to_email"
     transfer["oneOf"] = [{"required": ["to_wallet"]}, {"required": ["to_email"]}]
     responses = {
-        name: error_response(description, retry=status in {"429", "503"})
+        name: (
+            throttled_response(description)
+            if status == "429"
+            else error_response(description, retry=status == "503")
+        )
         for name, (status, description) in ERRORS.items()
     }
     document: Json = {
@@ -327,6 +439,12 @@ def build_openapi(settings: Settings) -> Json:
                 "CreateWalletRequest": _request_schema(CreateWalletBody, "CreateWalletRequest"),
                 "TransferRequest": transfer,
                 "BankTransferRequest": _request_schema(BankTransferBody, "BankTransferRequest"),
+                "ChangePasswordRequest": _request_schema(
+                    ChangePasswordBody, "ChangePasswordRequest"
+                ),
+                "EmailCodeRequest": _request_schema(EmailCodeBody, "EmailCodeRequest"),
+                "BankConfirmRequest": _request_schema(BankConfirmBody, "BankConfirmRequest"),
+                "ApproveRequest": _request_schema(ApproveBody, "ApproveRequest"),
             },
             "parameters": PARAMETERS,
             "responses": responses,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from transakt.http.constants import API_PREFIX
-from transakt.http.views import auth, banking, dashboard, ops, transfers, wallets
+from transakt.http.views import auth, bank_account, banking, dashboard, ops, transfers, wallets
 from transakt.http.views.live import live
 
 __all__ = ["setup_routes"]
@@ -23,7 +23,29 @@ def setup_routes(app: web.Application) -> None:
             web.get(f"{API_PREFIX}/openapi.json", ops.openapi, name="openapi"),
             web.post(f"{API_PREFIX}/auth/signup", auth.signup, name="signup"),
             web.post(f"{API_PREFIX}/auth/login", auth.login, name="login"),
+            web.post(f"{API_PREFIX}/auth/logout", auth.logout, name="logout"),
+            web.post(f"{API_PREFIX}/auth/password", auth.change_password, name="change_password"),
+            web.post(f"{API_PREFIX}/auth/verify-email", auth.verify_email, name="verify_email"),
+            web.post(
+                f"{API_PREFIX}/auth/verify-email/resend", auth.resend_code, name="resend_code"
+            ),
             web.get(f"{API_PREFIX}/me", auth.me, name="me"),
+            web.get(f"{API_PREFIX}/bank-account", bank_account.bank_account, name="bank_account"),
+            web.post(
+                f"{API_PREFIX}/bank-account/verification",
+                bank_account.start_verification,
+                name="start_bank_verification",
+            ),
+            web.post(
+                f"{API_PREFIX}/bank-account/confirm",
+                bank_account.confirm_deposits,
+                name="confirm_bank_account",
+            ),
+            web.post(
+                f"{API_PREFIX}/bank-account/approvals",
+                bank_account.approve_user,
+                name="approve_bank_account_user",
+            ),
             web.get(f"{API_PREFIX}/wallets", wallets.list_wallets, name="list_wallets"),
             web.post(f"{API_PREFIX}/wallets", wallets.create_wallet, name="create_wallet"),
             web.get(f"{API_PREFIX}/wallets/{{id}}", wallets.get_wallet, name="get_wallet"),

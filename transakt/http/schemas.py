@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Callable
 from typing import Annotated, Any, Final, TypeVar, cast
 
@@ -31,10 +30,16 @@ from transakt.http.constants import (
     MAX_PASSWORD_LENGTH,
 )
 from transakt.money import CURRENCY_EXPONENTS, MAX_AMOUNT, parse_amount, parse_currency
+from transakt.services.email_verification import CODE_DIGITS
+from transakt.text import TextRefused, clean_name, clean_text
 
 __all__ = [
+    "ApproveBody",
+    "BankConfirmBody",
     "BankTransferBody",
+    "ChangePasswordBody",
     "CreateWalletBody",
+    "EmailCodeBody",
     "LoginBody",
     "SignupBody",
     "TransferBody",
@@ -54,6 +59,9 @@ _EMAIL: Final = re.compile(
 _ID: Final = re.compile(r"[A-Za-z0-9_.:-]+")
 _CURSOR: Final = re.compile(r"[A-Za-z0-9_.:=+/-]+")
 _LIMIT: Final = re.compile(r"[0-9]{1,6}")
+_CODE: Final = re.compile(rf"[0-9]{{{CODE_DIGITS}}}")
+# The bank's micro-deposits are under 100 minor units each.
+MAX_MICRO_DEPOSIT: Final = 99
 
 # pydantic's own error types, said the way the rest of the API says things.
 _MESSAGES: Final = {
@@ -68,22 +76,12 @@ def _invalid(message: str) -> PydanticCustomError:
     return PydanticCustomError("invalid", message)
 
 
-def _clean_text(value: Any, *, max_length: int, allow_newlines: bool = False) -> str:
-    """A string without NUL, lone surrogates or control characters (Postgres rejects some)."""
-    if not isinstance(value, str):
-        raise _invalid("must be a string")
-    if len(value) > max_length:
-        raise _invalid(f"must be at most {max_length} characters")
-    if value.isascii() and value.isprintable():
-        # The common case, checked in C: the only unprintable ASCII characters are the
-        # controls (Cc), and ASCII has no surrogates (Cs).
-        return value
-    for char in value:
-        if allow_newlines and char in "\n\r\t":
-            continue
-        if unicodedata.category(char) in ("Cc", "Cs"):
-            raise _invalid("must not contain control characters")
-    return value
+def _clean_text(value: Any, *, max_length: int, multiline: bool = False) -> str:
+    """Text by the one rule the wallet and the bank share (see :mod:`transakt.text`)."""
+    try:
+        return clean_text(value, max_length=max_length, multiline=multiline)
+    except TextRefused as error:
+        raise _invalid(str(error)) from None
 
 
 def _email(value: Any) -> str:
@@ -105,10 +103,10 @@ def _password(value: Any) -> str:
 
 
 def _name(value: Any) -> str:
-    text = _clean_text(value, max_length=MAX_NAME_LENGTH).strip()
-    if not text:
-        raise _invalid("must not be empty")
-    return text
+    try:
+        return clean_name(value, max_length=MAX_NAME_LENGTH)
+    except TextRefused as error:
+        raise _invalid(str(error)) from None
 
 
 def _bank_account(value: Any) -> str:
@@ -119,7 +117,7 @@ def _bank_account(value: Any) -> str:
 
 
 def _memo(value: Any) -> str:
-    return _clean_text(value, max_length=MAX_MEMO_LENGTH, allow_newlines=True)
+    return _clean_text(value, max_length=MAX_MEMO_LENGTH, multiline=True)
 
 
 def _wallet_id(value: Any) -> str:
@@ -207,6 +205,43 @@ Amount = Annotated[
         }
     ),
 ]
+
+
+def _email_code(value: Any) -> str:
+    if not isinstance(value, str) or not _CODE.fullmatch(value.strip()):
+        raise _invalid(f"must be the {CODE_DIGITS}-digit code from the e-mail")
+    return value.strip()
+
+
+def _micro_deposits(value: Any) -> tuple[int, int]:
+    if (
+        not isinstance(value, list)
+        or len(value) != 2
+        or not all(type(item) is int and 1 <= item <= MAX_MICRO_DEPOSIT for item in value)
+    ):
+        raise _invalid(
+            f"must be the two amounts the bank sent, in minor units (1 to {MAX_MICRO_DEPOSIT})"
+        )
+    return value[0], value[1]
+
+
+EmailCode = Annotated[
+    str,
+    BeforeValidator(_email_code),
+    WithJsonSchema({**_STRING, "pattern": f"^[0-9]{{{CODE_DIGITS}}}$"}),
+]
+MicroDeposits = Annotated[
+    tuple[int, int],
+    BeforeValidator(_micro_deposits),
+    WithJsonSchema(
+        {
+            "type": "array",
+            "items": {"type": "integer", "minimum": 1, "maximum": MAX_MICRO_DEPOSIT},
+            "minItems": 2,
+            "maxItems": 2,
+        }
+    ),
+]
 Currency = Annotated[
     str,
     BeforeValidator(_currency),
@@ -240,6 +275,39 @@ class LoginBody(_Body):
 
     email: Email
     password: Password
+
+
+class ChangePasswordBody(_Body):
+    """POST /api/v1/auth/password: the current password, and the new one."""
+
+    current_password: Password
+    new_password: Password
+
+    @field_validator("new_password")
+    @classmethod
+    def _long_enough(cls, value: str, info: ValidationInfo) -> str:
+        minimum = int((info.context or {}).get("password_min_length", 8))
+        if len(value) < minimum:
+            raise _invalid(f"must be at least {minimum} characters")
+        return value
+
+
+class EmailCodeBody(_Body):
+    """POST /api/v1/auth/verify-email: the code from the mail."""
+
+    code: EmailCode
+
+
+class BankConfirmBody(_Body):
+    """POST /api/v1/bank-account/confirm: the two micro-deposits, in minor units, any order."""
+
+    amounts: MicroDeposits
+
+
+class ApproveBody(_Body):
+    """POST /api/v1/bank-account/approvals: the e-mail of the user the holder lets in."""
+
+    email: Email
 
 
 class CreateWalletBody(_Body):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import html
-from datetime import datetime
+from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
@@ -54,6 +54,16 @@ def _one_line(text: str) -> str:
 
 def _lines(delivery: MailDelivery) -> tuple[str, list[str]]:
     """Subject and the body's sentences (plain text, before escaping)."""
+    if delivery.template == "verify_email":
+        code = str(delivery.transfer.get("code", ""))
+        until = _when(delivery.transfer.get("expires_at"))
+        return f"Your Transakt code: {code}", [
+            f"Your code to verify this e-mail address is {code}.",
+            f"Type it into Transakt before {until}. Until you do, payments sent to this "
+            "address cannot reach you.",
+            "If you did not sign up for Transakt, ignore this mail: nothing happens without "
+            "the code.",
+        ]
     transfer: dict[str, Any] = delivery.transfer
     amount = format_amount(int(transfer["amount"]), str(transfer["currency"]))
     other = _one_line(delivery.counterpart) if delivery.counterpart else "another user"
@@ -74,9 +84,20 @@ def _lines(delivery: MailDelivery) -> tuple[str, list[str]]:
     ]
 
 
+def _when(value: object) -> str:
+    """An ISO timestamp as people read it (UTC), or "it expires" when there is none."""
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return "it expires"
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def _details(delivery: MailDelivery) -> list[tuple[str, str]]:
     transfer = delivery.transfer
-    rows = []
+    rows: list[tuple[str, str]] = []
+    if delivery.template == "verify_email":
+        return rows
     if transfer.get("memo"):
         rows.append(("Memo", _one_line(str(transfer["memo"]))))
     rows.append(("Transfer", str(transfer["id"])))
@@ -87,7 +108,8 @@ def _details(delivery: MailDelivery) -> list[tuple[str, str]]:
 
 
 def _event_time(delivery: MailDelivery) -> datetime | None:
-    when = delivery.transfer.get("posted_at") or delivery.transfer.get("created_at")
+    transfer = delivery.transfer
+    when = transfer.get("posted_at") or transfer.get("created_at") or transfer.get("sent_at")
     if not when:
         return None
     try:
@@ -129,7 +151,8 @@ def compose(delivery: MailDelivery, sender: str) -> EmailMessage:
         message["Date"] = format_datetime(when)
     # RFC 3834: an automatic notice; auto-responders should not answer it.
     message["Auto-Submitted"] = "auto-generated"
-    message["X-Transakt-Transfer"] = str(delivery.transfer["id"])
+    if "id" in delivery.transfer:
+        message["X-Transakt-Transfer"] = str(delivery.transfer["id"])
     message.set_content(text)
     message.add_alternative(body_html, subtype="html")
     # A boundary from the Message-ID instead of a random one: every attempt, the same bytes.

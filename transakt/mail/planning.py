@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-__all__ = ["MAIL_TOPICS", "MailTemplate", "PlannedMail", "planned_mails"]
+__all__ = ["MAIL_QUEUED_TOPIC", "MAIL_TOPICS", "MailTemplate", "PlannedMail", "planned_mails"]
 
-MailTemplate = Literal["sent", "received", "deposited", "withdrawn", "failed"]
+MailTemplate = Literal["sent", "received", "deposited", "withdrawn", "failed", "verify_email"]
 
 #: The outbox topics that can mean mail (the migration's partial index lists the same).
 MAIL_TOPICS: Final = ("transfer.posted", "transfer.voided")
+#: Written beside a mail queued directly (an e-mail code): it only wakes the mailers.
+MAIL_QUEUED_TOPIC: Final = "mail.queued"
 
 
 @dataclass(frozen=True, slots=True)

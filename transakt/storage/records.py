@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import asyncpg
 
 from transakt.models import Transfer, TransferKind, Wallet
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAnswer:
+    """What idempotency_keys holds under a key: the request's hash and its first answer."""
+
+    request_hash: str
+    status: int
+    body: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)

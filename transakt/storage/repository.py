@@ -7,27 +7,37 @@ from typing import Any
 
 import asyncpg
 
-from transakt.errors import EmailTaken, WalletExists
+from transakt.errors import EmailTaken, Unauthorized, WalletExists
 from transakt.models import Transfer, User, Wallet
 from transakt.storage.records import (
     TRANSFER_COLUMNS,
     WALLET_COLUMNS,
     IdempotencyRecord,
+    StoredAnswer,
     transfer_from_row,
     wallet_from_row,
 )
 from transakt.storage.typing import Connection
 
-_USER_COLUMNS = "id, email, name, bank_account, created_at"
+_USER_COLUMNS = "id, email, name, bank_account, created_at, email_verified_at, token_version"
+_STORED_ANSWER = (
+    "SELECT request_hash, status_code, response FROM idempotency_keys "
+    "WHERE user_id = $1 AND key = $2"
+)
+_PRUNE_ANSWERS = """
+DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY(
+    SELECT ctid FROM idempotency_keys
+    WHERE created_at < now() - make_interval(secs => $1) LIMIT $2))
+"""
 
 
-@dataclass(frozen=True, slots=True)
-class StoredResponse:
-    """The first response recorded for an Idempotency-Key."""
+def _stored_answer(row: asyncpg.Record) -> StoredAnswer:
+    return StoredAnswer(row["request_hash"], row["status_code"], row["response"])
 
-    request_hash: str
-    status_code: int
-    response: dict[str, Any]
+
+def _no_such_user() -> Unauthorized:
+    # A validly signed token naming a user the database does not hold is no credential.
+    return Unauthorized("the access token is invalid")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +56,8 @@ def _user(row: asyncpg.Record) -> User:
         name=row["name"],
         bank_account=row["bank_account"],
         created_at=row["created_at"],
+        email_verified_at=row["email_verified_at"],
+        token_version=row["token_version"],
     )
 
 
@@ -59,8 +71,10 @@ class Repository:
 
     # -- users -------------------------------------------------------------------------------
 
+    @staticmethod
     async def create_user(
-        self,
+        connection: Connection,
+        *,
         user_id: str,
         email: str,
         name: str,
@@ -70,22 +84,21 @@ class Repository:
         currency: str,
         settlement_id: str,
     ) -> tuple[User, Wallet]:
-        """Create a user and their first wallet in one transaction."""
-        async with self.pool.acquire() as connection, connection.transaction():
-            try:
-                row = await connection.fetchrow(
-                    f"INSERT INTO users (id, email, name, password_hash, bank_account) "
-                    f"VALUES ($1, $2, $3, $4, $5) RETURNING {_USER_COLUMNS}",
-                    user_id,
-                    email,
-                    name,
-                    password_hash,
-                    bank_account,
-                )
-            except asyncpg.UniqueViolationError as error:
-                raise EmailTaken("an account with this e-mail exists", field="email") from error
-            wallet = await self._insert_wallet(connection, wallet_id, user_id, currency)
-            await self._ensure_settlement(connection, settlement_id, currency)
+        """Create a user and their first wallet, in the caller's transaction."""
+        try:
+            row = await connection.fetchrow(
+                f"INSERT INTO users (id, email, name, password_hash, bank_account) "
+                f"VALUES ($1, $2, $3, $4, $5) RETURNING {_USER_COLUMNS}",
+                user_id,
+                email,
+                name,
+                password_hash,
+                bank_account,
+            )
+        except asyncpg.UniqueViolationError as error:
+            raise EmailTaken("an account with this e-mail exists", field="email") from error
+        wallet = await Repository._insert_wallet(connection, wallet_id, user_id, currency)
+        await Repository._ensure_settlement(connection, settlement_id, currency)
         assert row is not None
         return _user(row), wallet
 
@@ -96,6 +109,13 @@ class Repository:
         )
         return None if row is None else (_user(row), row["password_hash"])
 
+    async def password_hash_of(self, user_id: str) -> str | None:
+        """The stored password hash of a user."""
+        value: str | None = await self.pool.fetchval(
+            "SELECT password_hash FROM users WHERE id = $1", user_id
+        )
+        return value
+
     async def user(self, user_id: str) -> User | None:
         """The user with this id."""
         row = await self.pool.fetchrow(f"SELECT {_USER_COLUMNS} FROM users WHERE id = $1", user_id)
@@ -105,6 +125,14 @@ class Repository:
         """The id of the user with this e-mail, if any."""
         value: str | None = await self.pool.fetchval("SELECT id FROM users WHERE email = $1", email)
         return value
+
+    async def recipient_by_email(self, email: str) -> tuple[str, bool] | None:
+        """The id of the user with this e-mail and whether they verified it."""
+        row = await self.pool.fetchrow(
+            "SELECT id, email_verified_at IS NOT NULL AS verified FROM users WHERE email = $1",
+            email,
+        )
+        return None if row is None else (row["id"], row["verified"])
 
     # -- wallets -----------------------------------------------------------------------------
 
@@ -118,7 +146,10 @@ class Repository:
     ) -> Wallet:
         """Create a wallet (one per user and currency), recording the idempotent response."""
         async with self.pool.acquire() as connection, connection.transaction():
-            wallet = await self._insert_wallet(connection, wallet_id, user_id, currency)
+            try:
+                wallet = await self._insert_wallet(connection, wallet_id, user_id, currency)
+            except asyncpg.ForeignKeyViolationError:
+                raise _no_such_user() from None
             await self._ensure_settlement(connection, settlement_id, currency)
             if idempotency is not None:
                 await connection.execute(
@@ -228,17 +259,45 @@ class Repository:
 
     # -- idempotency -------------------------------------------------------------------------
 
-    async def stored_response(self, user_id: str, key: str) -> StoredResponse | None:
-        """The response first recorded for this user's Idempotency-Key."""
-        row = await self.pool.fetchrow(
-            "SELECT request_hash, status_code, response FROM idempotency_keys "
-            "WHERE user_id = $1 AND key = $2",
-            user_id,
-            key,
-        )
-        if row is None:
+    async def stored_answer(self, user_id: str, key: str) -> StoredAnswer | None:
+        """The answer first recorded for this user's Idempotency-Key."""
+        row = await self.pool.fetchrow(_STORED_ANSWER, user_id, key)
+        return None if row is None else _stored_answer(row)
+
+    async def store_answer(
+        self, user_id: str, key: str, request_hash: str, status: int, body: dict[str, Any]
+    ) -> StoredAnswer | None:
+        """Record an answer unless the key has one: None when recorded now, else the first.
+
+        Two statements, not one: when a concurrent transaction holds the key uncommitted, the
+        insert waits for it and then does nothing, and only a statement started after that
+        commit sees its row.
+        """
+        try:
+            inserted = await self.pool.fetchval(
+                "INSERT INTO idempotency_keys (user_id, key, request_hash, status_code, response) "
+                "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING true",
+                user_id,
+                key,
+                request_hash,
+                status,
+                body,
+            )
+        except asyncpg.ForeignKeyViolationError:
+            raise _no_such_user() from None
+        if inserted:
             return None
-        return StoredResponse(row["request_hash"], row["status_code"], row["response"])
+        return await self.stored_answer(user_id, key)
+
+    async def prune_answers(self, older_than_seconds: float, batch: int = 10_000) -> int:
+        """Delete answers recorded longer ago than the retention; how many went."""
+        deleted = 0
+        while True:
+            status = await self.pool.execute(_PRUNE_ANSWERS, float(older_than_seconds), batch)
+            count = int(status.rpartition(" ")[2])
+            deleted += count
+            if count < batch:
+                return deleted
 
     # -- health ------------------------------------------------------------------------------
 

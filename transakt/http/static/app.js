@@ -25,6 +25,7 @@ import {
   onReview,
   showTransfer,
 } from "./transfers.js";
+import { showVerification, wireVerification } from "./verify.js";
 import { onOpenWallet, refreshWallets, scheduleChart, setWallets, upsertWallet } from "./wallets.js";
 
 // ------------------------------------------------------------------------- session
@@ -86,6 +87,18 @@ async function enter(form, steps) {
   }
 }
 
+/** Log out: the server ends the token first (it stops working everywhere), then the page. */
+async function logOut() {
+  if (session.active) {
+    try {
+      await request("POST", "/auth/logout", { token: session.token });
+    } catch {
+      // Already ended, or the server is away: the page forgets the token either way.
+    }
+  }
+  endSession("You have logged out.");
+}
+
 function showLogin(message = "") {
   byId("login-message").textContent = message;
   show("login");
@@ -120,6 +133,8 @@ function endSession(message) {
   }
   byId("send-confirm").hidden = true;
   byId("send-form").hidden = false;
+  byId("verify-card").hidden = true;
+  state.me = null;
   byId("account").hidden = true;
   byId("notice").hidden = true;
   showLogin(message);
@@ -140,6 +155,7 @@ async function enterDashboard() {
   show("dashboard");
   const me = await call("GET", "/me");
   byId("whoami").textContent = `${me.user.name} · ${me.user.email}`;
+  showVerification(me);
   setWallets(me.wallets);
   startLive();
   await loadHistory({ reset: true });
@@ -215,11 +231,12 @@ function wire() {
   byId("signup-form").addEventListener("submit", onSignup);
   byId("show-signup").addEventListener("click", () => show("signup"));
   byId("show-login").addEventListener("click", () => showLogin());
-  byId("logout").addEventListener("click", () => endSession("You have logged out."));
+  byId("logout").addEventListener("click", logOut);
   byId("notice-close").addEventListener("click", () => {
     byId("notice").hidden = true;
   });
   byId("open-wallet-form").addEventListener("submit", onOpenWallet);
+  wireVerification();
   byId("send-form").addEventListener("submit", onReview);
   byId("confirm-send").addEventListener("click", onConfirmSend);
   byId("cancel-send").addEventListener("click", closeConfirmation);

@@ -22,6 +22,7 @@ export function onSessionEnd(handler) {
 export const session = new Session(() => sessionEnds(EXPIRED));
 
 export const state = {
+  me: null, // GET /me's answer: the user and where their proofs stand
   wallets: new Map(), // id -> wallet, in the order the API lists them
   cards: new Map(), // id -> wallet card element
   transfers: new Map(), // id -> newest known state of a transfer (answers race with pushes)

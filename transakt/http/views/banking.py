@@ -5,12 +5,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from transakt.actors.banking import BankingService
-from transakt.actors.service import Replay
-from transakt.http._json import json_response, read_json_object
+from transakt.http._json import read_json_object
 from transakt.http.auth import current_user_id
-from transakt.http.idempotency import idempotency_key, replay_response
+from transakt.http.idempotency import answer_once
 from transakt.http.schemas import BankTransferBody, validate_body
 from transakt.http.views._shared import node_of
+from transakt.models import Transfer
+from transakt.services.idempotency import IdempotencyKey, Replay
 from transakt.storage.bank_requests import BankRequestKind
 
 __all__ = ["create_deposit", "create_withdrawal"]
@@ -34,10 +35,11 @@ async def _bank_request(request: web.Request, kind: BankRequestKind) -> web.Resp
     user_id = current_user_id(request)
     raw = await read_json_object(request)
     body = validate_body(BankTransferBody, raw)
-    key = idempotency_key(request, raw)
     banking = _banking(request)
     submit = banking.deposit if kind == "deposit" else banking.withdraw
-    result = await submit(user_id, body.wallet, body.amount, body.currency, key)
-    if isinstance(result, Replay):
-        return replay_response(result)
-    return json_response(result.to_json(), status=202)
+
+    async def accept(key: IdempotencyKey | None) -> Transfer | Replay:
+        return await submit(user_id, body.wallet, body.amount, body.currency, key)
+
+    # Pending transfers are ledger changes: their answer is kept with them.
+    return await answer_once(request, raw, accept, status=202, stores_success=True)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from transakt.actors.service import Replay, TransferRequest
+from transakt.actors.service import TransferRequest
 from transakt.http._json import json_response, read_json_object
 from transakt.http.auth import current_user_id
-from transakt.http.idempotency import idempotency_key, replay_response
+from transakt.http.idempotency import answer_once
 from transakt.http.schemas import TransferBody, parse_path_id, validate_body
 from transakt.http.views._shared import service_of
+from transakt.models import Transfer
+from transakt.services.idempotency import IdempotencyKey, Replay
 
 __all__ = ["create_transfer", "get_transfer"]
 
@@ -19,7 +21,6 @@ async def create_transfer(request: web.Request) -> web.Response:
     user_id = current_user_id(request)
     raw = await read_json_object(request)
     body = validate_body(TransferBody, raw)
-    key = idempotency_key(request, raw)
     transfer_request = TransferRequest(
         from_wallet=body.from_wallet,
         to_wallet=body.to_wallet,
@@ -28,10 +29,13 @@ async def create_transfer(request: web.Request) -> web.Response:
         currency=body.currency,
         memo=body.memo,
     )
-    result = await service_of(request).transfer(user_id, transfer_request, key)
-    if isinstance(result, Replay):
-        return replay_response(result)
-    return json_response(result.to_json(), status=201)
+    service = service_of(request)
+
+    async def pay(key: IdempotencyKey | None) -> Transfer | Replay:
+        return await service.transfer(user_id, transfer_request, key)
+
+    # The ledger keeps the success with the transfer, and finds a replay by itself.
+    return await answer_once(request, raw, pay, status=201, stores_success=True)
 
 
 async def get_transfer(request: web.Request) -> web.Response:

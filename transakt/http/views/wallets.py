@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from transakt.actors.service import Replay
 from transakt.http._json import json_response, read_json_object
 from transakt.http.auth import current_user_id
-from transakt.http.idempotency import idempotency_key, replay_response
+from transakt.http.idempotency import answer_once
 from transakt.http.schemas import (
     CreateWalletBody,
     parse_cursor,
@@ -16,6 +15,8 @@ from transakt.http.schemas import (
     validate_body,
 )
 from transakt.http.views._shared import service_of
+from transakt.models import Wallet
+from transakt.services.idempotency import IdempotencyKey
 
 __all__ = ["create_wallet", "get_wallet", "list_wallets", "wallet_history"]
 
@@ -31,11 +32,15 @@ async def create_wallet(request: web.Request) -> web.Response:
     user_id = current_user_id(request)
     raw = await read_json_object(request)
     body = validate_body(CreateWalletBody, raw)
-    key = idempotency_key(request, raw)
-    result = await service_of(request).create_wallet(user_id, body.currency, key)
-    if isinstance(result, Replay):
-        return replay_response(result)
-    return json_response(result.to_json(), status=201)
+    service = service_of(request)
+
+    async def create(key: IdempotencyKey | None) -> Wallet:
+        return await service.create_wallet(user_id, body.currency, key)
+
+    # The wallet and its answer under the key commit together.
+    return await answer_once(
+        request, raw, create, status=201, stores_success=True, look_up_first=True
+    )
 
 
 async def get_wallet(request: web.Request) -> web.Response:

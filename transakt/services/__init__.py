@@ -1,0 +1,1 @@
+"""Application services the HTTP views call: wallets and transfers, banking, trust."""

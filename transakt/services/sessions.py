@@ -1,0 +1,145 @@
+"""Sessions that can end: logout revokes a token, a password change revokes all of a user's.
+
+An access token is a signed JWT, checked without a database round trip; ending one early needs
+a list. Logged-out tokens are kept by ``jti`` in ``revoked_tokens`` until they would have
+expired anyway, and every user has a ``token_version`` that each token carries (``ver``): a
+password change bumps it, so every token issued before stops at once. PostgreSQL holds both
+durably; every node keeps them in memory (a set of a few ids, a map of the few users who ever
+changed their password) so the check costs a dictionary look-up, and hears of changes made on
+other nodes through NOTIFY within milliseconds. After a lost connection it reloads everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from typing import Any, Final
+
+import asyncpg
+
+from transakt.errors import Unauthorized
+from transakt.storage import trust
+
+__all__ = ["CHANNEL", "Sessions"]
+
+log = logging.getLogger("transakt.sessions")
+
+#: The NOTIFY channel of migration 0008's triggers: "jti <jti> <exp>" or "user <id> <version>".
+CHANNEL: Final = "transakt_sessions"
+
+_RECONNECT_SECONDS: Final = 1.0
+
+
+class Sessions:
+    """Which tokens were ended early, kept in memory and in step with every other node."""
+
+    def __init__(self, pool: asyncpg.Pool, database_url: str) -> None:
+        self._pool = pool
+        self._database_url = database_url
+        self._revoked: dict[str, float] = {}  # jti -> its expiry (epoch seconds)
+        self._versions: dict[str, int] = {}  # user -> token version, for users above 0
+        self._listener: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+        self.reloads = 0
+
+    def __repr__(self) -> str:
+        return f"<Sessions revoked={len(self._revoked)} versions={len(self._versions)}>"
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load what is revoked and start listening; returns once the first load is done."""
+        listener = self._listener = asyncio.create_task(self._listen(), name="sessions-listener")
+        ready = asyncio.create_task(self._ready.wait())
+        await asyncio.wait({listener, ready}, return_when=asyncio.FIRST_COMPLETED)
+        if not ready.done():
+            ready.cancel()
+            self._listener = None
+            listener.result()  # the first load failed: raise why
+
+    async def stop(self) -> None:
+        """Stop listening."""
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
+
+    # -- the check on every request ----------------------------------------------------------
+
+    def check(self, user_id: str, jti: str, version: int) -> None:
+        """Unauthorized if this token was logged out or predates a password change."""
+        if jti in self._revoked or version < self._versions.get(user_id, 0):
+            raise Unauthorized("this session has ended; log in again")
+
+    def version_of(self, user_id: str) -> int:
+        """The token version new tokens of this user carry (as this node last heard)."""
+        return self._versions.get(user_id, 0)
+
+    # -- changes -----------------------------------------------------------------------------
+
+    async def revoke(self, user_id: str, jti: str, expires_at: float) -> None:
+        """End one token now (logout); durable before this returns."""
+        if expires_at <= time.time():
+            return  # it has ended by itself
+        await trust.revoke_token(self._pool, jti, user_id, expires_at)
+        self._revoked[jti] = expires_at
+
+    def versioned(self, user_id: str, version: int) -> None:
+        """Note a user's new token version (the caller committed it)."""
+        if version > self._versions.get(user_id, 0):
+            self._versions[user_id] = version
+
+    async def prune(self) -> int:
+        """Forget tokens that have expired anyway; how many rows went."""
+        now = time.time()
+        for jti in [jti for jti, expiry in self._revoked.items() if expiry <= now]:
+            del self._revoked[jti]
+        return await trust.prune_revocations(self._pool)
+
+    # -- keeping in step ---------------------------------------------------------------------
+
+    def _heard(self, _connection: Any, _pid: int, _channel: str, payload: object) -> None:
+        kind, _, rest = str(payload).partition(" ")
+        subject, _, value = rest.partition(" ")
+        try:
+            if kind == "jti":
+                self._revoked[subject] = float(value)
+            elif kind == "user":
+                self.versioned(subject, int(value))
+        except ValueError:
+            log.warning("ignored a malformed sessions notification")
+
+    async def _load(self, connection: asyncpg.Connection) -> None:
+        revoked, versions = await trust.load_revocations(connection)
+        self._revoked.update(revoked)
+        for user_id, version in versions.items():
+            self.versioned(user_id, version)
+        self.reloads += 1
+
+    async def _listen(self) -> None:
+        while True:
+            connection: asyncpg.Connection | None = None
+            try:
+                connection = await asyncpg.connect(
+                    self._database_url, server_settings={"application_name": "transakt-sessions"}
+                )
+                # Listen first, then load: a change committed in between is heard, not missed.
+                await connection.add_listener(CHANNEL, self._heard)
+                await self._load(connection)
+                self._ready.set()
+                closed = asyncio.Event()
+                connection.add_termination_listener(lambda _connection, done=closed: done.set())
+                await closed.wait()
+                log.warning("sessions listener lost its connection; reconnecting")
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                log.warning("sessions listener cannot reach the database: %r", error)
+                if not self._ready.is_set():
+                    raise
+            finally:
+                if connection is not None:
+                    with contextlib.suppress(Exception):
+                        await connection.close()
+            await asyncio.sleep(_RECONNECT_SECONDS)
