@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+import asyncpg
 import pytest
 from httpkit import PASSWORD, Api, MakeUser, unique_email
+from trustkit import mailed_code, micro_deposits
 
+from transakt.bank import BankClient
 from transakt.config import Settings
 
 from .helpers import (
@@ -31,7 +34,12 @@ needs_live = pytest.mark.skipif(
 
 
 async def test_sign_up_log_out_and_log_in_again(
-    open_page: OpenPage, open_bank_account: OpenBankAccount, screenshot: Screenshot
+    open_page: OpenPage,
+    open_bank_account: OpenBankAccount,
+    screenshot: Screenshot,
+    bank_client: BankClient,
+    bank_passcodes: dict[str, str],
+    wallet_pool: asyncpg.Pool,
 ) -> None:
     page = await open_page()
     await expect(page.get_by_role("heading", name="Log in")).to_be_focused()
@@ -48,11 +56,38 @@ async def test_sign_up_log_out_and_log_in_again(
     # The bank does not know that account: the API's refusal is said in words.
     await expect(signup.get_by_role("alert")).to_contain_text("bank")
 
+    # Another holder's account: the bank does not vouch for the name either.
+    strangers = await open_bank_account("Grace Hopper", "GBP")
+    await signup.get_by_label("Bank account").fill(strangers)
+    await signup.get_by_role("button", name="Sign up").click()
+    await expect(signup.get_by_role("alert")).to_contain_text("could not confirm")
+
     account = await open_bank_account("Ada Lovelace", "GBP")
     await signup.get_by_label("Bank account").fill(account)
     await signup.get_by_role("button", name="Sign up").click()
     await expect(figure(page, "balance", "GBP")).to_have_text("0.00 GBP")
     await expect(page.get_by_text(f"Ada Lovelace · {email}")).to_be_visible()
+
+    # Two proofs to finish: the code mailed to the address, the deposits in the statement.
+    setup = page.get_by_role("region", name="Finish setting up")
+    await expect(setup).to_be_visible()
+    bank = page.get_by_role("region", name="Bank")
+    await expect(bank.get_by_role("button", name="Deposit from bank")).to_be_disabled()
+    await screenshot(page, "finish-setting-up", setup)
+    await setup.get_by_label("Code").fill("000000")
+    await setup.get_by_role("button", name="Verify e-mail").click()
+    await expect(setup.get_by_role("alert").first).to_contain_text("not the code")
+    user_id = await wallet_pool.fetchval("SELECT id FROM users WHERE email = $1", email)
+    await setup.get_by_label("Code").fill(await mailed_code(wallet_pool, user_id))
+    await setup.get_by_role("button", name="Verify e-mail").click()
+    await expect(setup.get_by_role("heading", name="Verify your e-mail")).to_be_hidden()
+
+    first, second = await micro_deposits(bank_client, account, bank_passcodes[account])
+    await setup.get_by_label("First amount").fill(f"0.{first:02d}")
+    await setup.get_by_label("Second amount").fill(f"0.{second:02d}")
+    await setup.get_by_role("button", name="Link account").click()
+    await expect(setup).to_be_hidden()
+    await expect(bank.get_by_role("button", name="Deposit from bank")).to_be_enabled()
 
     await page.get_by_role("button", name="Log out").click()
     login = page.get_by_role("region", name="Log in")

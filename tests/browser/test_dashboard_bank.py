@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 from httpkit import BANK_SCHEMA, PASSWORD, Api, Fund, unique_email
+from trustkit import link_bank_account, micro_deposits
 
 from transakt.bank import BankClient
 from transakt.bank.constants import MAX_BALANCE
@@ -47,14 +48,24 @@ async def slow_bank(bank_client: BankClient) -> AsyncIterator[None]:
 async def _sign_up(
     api: Api, bank_client: BankClient, name: str, bank_balance: int
 ) -> tuple[str, str]:
-    """A user whose bank account holds ``bank_balance`` EUR cents: (e-mail, bank account)."""
+    """A user whose bank account holds ``bank_balance`` EUR cents, linked (the micro-deposits
+    taken back out, so the account holds exactly that): (e-mail, bank account)."""
     account = await bank_client.create_account(name, "EUR", bank_balance)
+    assert account.passcode is not None
     email = unique_email("bank")
     answer = await api.post(
         "/api/v1/auth/signup",
         json={"email": email, "password": PASSWORD, "name": name, "bank_account": account.account},
     )
     assert answer.status == 201, answer.text
+    login = await api.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+    token = login.body["access_token"]
+    linked = await link_bank_account(api, bank_client, token, account.account, account.passcode)
+    assert linked.body["status"] == "linked", linked.text
+    # The holder spends the micro-deposits (a debit the wallet knows nothing about), so the
+    # figures the page shows below are the round ones of the test.
+    spent = sum(await micro_deposits(bank_client, account.account, account.passcode))
+    await bank_client.transfer(f"spend-{account.account}", account.account, "debit", spent, "EUR")
     return email, account.account
 
 

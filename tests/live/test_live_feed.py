@@ -168,6 +168,18 @@ async def test_the_socket_closes_when_the_token_expires(
         assert time.time() >= issued + wallet_settings.jwt_ttl_seconds
 
 
+async def test_the_socket_closes_when_its_session_ends(
+    api: Api, make_user: MakeUser, wallet_app: App
+) -> None:
+    fay = await make_user(name="Fay")
+    async with live(wallet_app, fay.token) as websocket:
+        assert (await next_message(websocket))["type"] == "balance"
+        assert (await api.post("/api/v1/auth/logout", token=fay.token)).status == 204
+        closing = await asyncio.wait_for(websocket.receive(), DEADLINE_SECONDS)
+        assert closing.type is WSMsgType.CLOSE
+        assert closing.data == 4001 and "ended" in closing.extra
+
+
 @pytest.fixture
 async def small_queue_app(
     wallet_settings: Settings, services: ResolvedServices

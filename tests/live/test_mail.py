@@ -303,3 +303,38 @@ async def test_two_worker_processes_share_the_mail_and_never_send_one_twice(
     for worker, (output, _) in zip(workers, outputs, strict=True):
         assert worker.returncode == 0, output.decode()
         assert b"Traceback" not in output, output.decode()
+
+
+async def test_the_email_code_reaches_the_address_and_verifies_it(
+    api: Api,
+    make_user: MakeUser,
+    smtp: SmtpServer,
+    start_mail_worker: StartWorker,
+    wallet_settings: Settings,
+) -> None:
+    person = await make_user(email_verified=False, name="Cora Code")
+    await start_mail_worker(mail_settings(wallet_settings, smtp.port))
+
+    def code_mail(got: list[EmailMessage]) -> EmailMessage | None:
+        return next(
+            (
+                m
+                for m in got
+                if m["To"].addresses[0].addr_spec == person.email
+                and str(m["Subject"]).startswith("Your Transakt code:")
+            ),
+            None,
+        )
+
+    messages = await smtp.catcher.wait_for(
+        lambda got: code_mail(got) is not None, "the verification code mail"
+    )
+    mail = code_mail(messages)
+    assert mail is not None
+    code = str(mail["Subject"]).rsplit(" ", 1)[1]
+    assert code.isdigit() and len(code) == 6
+    assert f"Your code to verify this e-mail address is {code}." in _text(mail)
+    assert mail["To"].addresses[0].display_name == "Cora Code"
+    assert mail["X-Transakt-Transfer"] is None
+    verified = await api.post("/api/v1/auth/verify-email", token=person.token, json={"code": code})
+    assert (verified.status, verified.body["email_verified"]) == (200, True)

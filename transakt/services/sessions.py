@@ -26,7 +26,7 @@ __all__ = ["CHANNEL", "Sessions"]
 
 log = logging.getLogger("transakt.sessions")
 
-#: The NOTIFY channel of migration 0008's triggers: "jti <jti> <exp>" or "user <id> <version>".
+#: The NOTIFY channel of migration 0008's triggers: "jti <jti> <exp> <user>", "user <id> <ver>".
 CHANNEL: Final = "transakt_sessions"
 
 _RECONNECT_SECONDS: Final = 1.0
@@ -40,6 +40,8 @@ class Sessions:
         self._database_url = database_url
         self._revoked: dict[str, float] = {}  # jti -> its expiry (epoch seconds)
         self._versions: dict[str, int] = {}  # user -> token version, for users above 0
+        # Open websockets wait on these: user -> {event: (jti, version)}, set when they end.
+        self._watchers: dict[str, dict[asyncio.Event, tuple[str, int]]] = {}
         self._listener: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self.reloads = 0
@@ -74,6 +76,25 @@ class Sessions:
         if jti in self._revoked or version < self._versions.get(user_id, 0):
             raise Unauthorized("this session has ended; log in again")
 
+    def watch(self, user_id: str, jti: str, version: int) -> asyncio.Event:
+        """An event set when this token ends (a long-lived connection closes on it)."""
+        ended = asyncio.Event()
+        self._watchers.setdefault(user_id, {})[ended] = (jti, version)
+        return ended
+
+    def unwatch(self, user_id: str, ended: asyncio.Event) -> None:
+        """Stop watching a token (its connection closed)."""
+        watching = self._watchers.get(user_id)
+        if watching is not None:
+            watching.pop(ended, None)
+            if not watching:
+                del self._watchers[user_id]
+
+    def _wake(self, user_id: str) -> None:
+        for ended, (jti, version) in self._watchers.get(user_id, {}).items():
+            if jti in self._revoked or version < self._versions.get(user_id, 0):
+                ended.set()
+
     def version_of(self, user_id: str) -> int:
         """The token version new tokens of this user carry (as this node last heard)."""
         return self._versions.get(user_id, 0)
@@ -86,11 +107,13 @@ class Sessions:
             return  # it has ended by itself
         await trust.revoke_token(self._pool, jti, user_id, expires_at)
         self._revoked[jti] = expires_at
+        self._wake(user_id)
 
     def versioned(self, user_id: str, version: int) -> None:
         """Note a user's new token version (the caller committed it)."""
         if version > self._versions.get(user_id, 0):
             self._versions[user_id] = version
+            self._wake(user_id)
 
     async def prune(self) -> int:
         """Forget tokens that have expired anyway; how many rows went."""
@@ -102,11 +125,12 @@ class Sessions:
     # -- keeping in step ---------------------------------------------------------------------
 
     def _heard(self, _connection: Any, _pid: int, _channel: str, payload: object) -> None:
-        kind, _, rest = str(payload).partition(" ")
-        subject, _, value = rest.partition(" ")
+        kind, subject, value, *user = str(payload).split(" ")
         try:
             if kind == "jti":
                 self._revoked[subject] = float(value)
+                if user:
+                    self._wake(user[0])
             elif kind == "user":
                 self.versioned(subject, int(value))
         except ValueError:

@@ -13,6 +13,7 @@ from typing import Any, Literal, cast
 
 import asyncpg
 
+from transakt.errors import Unauthorized
 from transakt.storage.typing import Connection
 
 __all__ = [
@@ -243,7 +244,11 @@ async def confirm_email_code(
 
 async def revoke_token(pool: asyncpg.Pool, jti: str, user_id: str, expires_at: float) -> None:
     """Record a logged-out token until its expiry (its NOTIFY tells the other nodes)."""
-    await pool.execute(_REVOKE, jti, user_id, expires_at)
+    try:
+        await pool.execute(_REVOKE, jti, user_id, expires_at)
+    except asyncpg.ForeignKeyViolationError:
+        # A validly signed token naming a user the database does not hold is no credential.
+        raise Unauthorized("the access token is invalid") from None
 
 
 async def load_revocations(

@@ -3,8 +3,9 @@
 The auth middleware has checked the token (bearer header or ``?token=``) before the upgrade, so
 a bad token is an ordinary 401. Once open, the websocket gets the user's wallets as ``balance``
 messages, then every ``balance`` and ``transfer`` message about their wallets as it happens.
-Close codes: 4001 when the token expires, 4008 when the client does not keep up (reconnect for
-a fresh snapshot), 1001 when the server shuts down.
+Close codes: 4001 when the token expires or its session ends (logout, password change), 4008
+when the client does not keep up (reconnect for a fresh snapshot), 1001 when the server shuts
+down.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import socket as stdlib_socket
 import time
 from typing import Any, Final
 
-import jwt
 from aiohttp import WSMsgType, web
 
 from transakt.actors.live import (
@@ -25,7 +25,7 @@ from transakt.actors.live import (
     wallet_message,
 )
 from transakt.errors import Overloaded, ValidationFailed
-from transakt.http.auth import current_user_id, request_token
+from transakt.http.auth import current_claims
 from transakt.http.keys import NODE_KEY, SETTINGS_KEY
 from transakt.http.middlewares import apply_security_headers
 from transakt.storage.outbox import wallets_with_snapshot
@@ -42,17 +42,11 @@ _MAX_CLIENT_MESSAGE: Final = 4096
 _SEND_BUFFER_BYTES: Final = 64 * 1024
 
 
-def _token_expiry(request: web.Request) -> float:
-    """The wall-clock expiry of the request's token (already verified by the middleware)."""
-    token = request_token(request, allow_query=True)
-    claims = jwt.decode(token, options={"verify_signature": False})  # verified above
-    return float(claims["exp"])
-
-
 async def live(request: web.Request) -> web.StreamResponse:
     """Upgrade to a websocket and stream the user's live events until one side closes."""
-    user_id = current_user_id(request)
-    expires_at = _token_expiry(request)
+    claims = current_claims(request)
+    user_id = claims.user_id
+    expires_at = float(claims.expires_at)
     node = request.app[NODE_KEY]
     hub = node.notifications.live if node.notifications is not None else None
     if hub is None:
@@ -68,6 +62,7 @@ async def live(request: web.Request) -> web.StreamResponse:
         raise ValidationFailed("this endpoint speaks websocket only (send an Upgrade request)")
     # Registered before the snapshot is read, so nothing committed in between is missed.
     connection = hub.connect(user_id)
+    ended = node.sessions.watch(user_id, claims.jti, claims.version)
     tasks: list[asyncio.Task[Any]] = []
     try:
         _cap_send_buffer(request)
@@ -82,6 +77,7 @@ async def live(request: web.Request) -> web.StreamResponse:
             asyncio.create_task(_read(websocket)),
             asyncio.create_task(_write(websocket, connection)),
             asyncio.create_task(connection.dropped.wait()),
+            asyncio.create_task(ended.wait()),
         ]
         remaining = expires_at - time.time()
         done, _pending = await asyncio.wait(
@@ -89,7 +85,10 @@ async def live(request: web.Request) -> web.StreamResponse:
         )
         if not done:
             connection.drop(CLOSE_TOKEN_EXPIRED, "token expired: log in again")
+        elif ended.is_set():
+            connection.drop(CLOSE_TOKEN_EXPIRED, "session ended: log in again")
     finally:
+        node.sessions.unwatch(user_id, ended)
         hub.disconnect(connection)
         for task in tasks:
             task.cancel()

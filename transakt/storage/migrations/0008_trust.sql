@@ -63,8 +63,8 @@ CREATE INDEX revoked_tokens_expiry ON revoked_tokens (expires_at);
 CREATE FUNCTION sessions_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_TABLE_NAME = 'revoked_tokens' THEN
-        PERFORM pg_notify('transakt_sessions',
-                          'jti ' || NEW.jti || ' ' || extract(epoch FROM NEW.expires_at)::bigint);
+        PERFORM pg_notify('transakt_sessions', 'jti ' || NEW.jti || ' '
+                          || extract(epoch FROM NEW.expires_at)::bigint || ' ' || NEW.user_id);
     ELSIF NEW.token_version IS DISTINCT FROM OLD.token_version THEN
         PERFORM pg_notify('transakt_sessions', 'user ' || NEW.id || ' ' || NEW.token_version);
     END IF;
