@@ -112,7 +112,7 @@ def serve(variant: str, database_url: str, port: int) -> None:
         async def swap_service(app: web.Application) -> AsyncIterator[None]:
             node = app[NODE_KEY]
             node.service = LockPerTransferService(
-                node.repository, node.system, node.gateway, pool=node.pool
+                node.repository, node.system, node.idempotency, pool=node.pool
             )
             yield
 

@@ -172,10 +172,14 @@ async def open_node(settings: Settings, services: ResolvedServices) -> AsyncIter
         # Stops before the writer (LIFO): calls under way still find it to settle with.
         stack.push_async_callback(gateway.stop)
         idempotency = Idempotency(repository)
-        service = WalletService(
-            repository, system, idempotency, request_timeout=settings.request_timeout_seconds
-        )
         throttle = Throttle(settings.throttle_rules(), redis_client)
+        service = WalletService(
+            repository,
+            system,
+            idempotency,
+            throttle,
+            request_timeout=settings.request_timeout_seconds,
+        )
         sessions = Sessions(pool, services.database_url)
         await sessions.start()
         stack.push_async_callback(sessions.stop)

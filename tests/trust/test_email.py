@@ -109,3 +109,40 @@ async def test_malformed_codes_are_422_and_cost_no_try(
         "SELECT attempts_left FROM email_verifications WHERE user_id = $1", person.user_id
     )
     assert left == 5
+
+
+async def test_a_recipient_look_up_names_the_verified_holder_and_is_throttled(
+    api: Api, open_node: OpenNode, make_user: MakeUser
+) -> None:
+    payer = await make_user()
+    payee = await make_user(name="Dave Test", currency="GBP")
+    found = await api.get(
+        "/api/v1/recipients", token=payer.token, params={"email": payee.email.upper()}
+    )
+    assert found.status == 200, found.text
+    assert found.body == {"email": payee.email, "name": "Dave Test", "currencies": ["GBP"]}
+    unverified = await make_user(email_verified=False)
+    answer = await api.get(
+        "/api/v1/recipients", token=payer.token, params={"email": unverified.email}
+    )
+    assert (answer.status, answer.error_code) == (409, "recipient_unverified")
+    nobody = await api.get(
+        "/api/v1/recipients", token=payer.token, params={"email": "nobody@example.test"}
+    )
+    assert (nobody.status, nobody.error_code) == (404, "not_found")
+    for bad in ({}, {"email": "not an address"}):
+        invalid = await api.get("/api/v1/recipients", token=payer.token, params=bad)
+        assert (invalid.status, invalid.error_code) == (422, "validation_error")
+    assert (await api.get("/api/v1/recipients", params={"email": payee.email})).status == 401
+
+    node, _ = await open_node(throttle_lookup_user="2/minute")
+    for _ in range(2):
+        seen = await node.get(
+            "/api/v1/recipients", token=payer.token, params={"email": payee.email}
+        )
+        assert seen.status == 200
+    throttled = await node.get(
+        "/api/v1/recipients", token=payer.token, params={"email": payee.email}
+    )
+    assert (throttled.status, throttled.error_code) == (429, "rate_limited")
+    assert throttled.headers["RateLimit-Limit"] == "2"

@@ -69,6 +69,15 @@ SCHEMAS: Final[Json] = {
             "linked_at": {"type": ["string", "null"], "format": "date-time"},
         },
     },
+    "Recipient": {
+        "type": "object",
+        "required": ["email", "name", "currencies"],
+        "properties": {
+            "email": string(format="email"),
+            "name": string(description="the holder's name as their bank confirmed it"),
+            "currencies": {"type": "array", "items": string(pattern="^[A-Z]{3}$")},
+        },
+    },
     "EmailState": {
         "type": "object",
         "required": ["email", "email_verified"],

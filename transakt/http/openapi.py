@@ -266,6 +266,26 @@ def _paths() -> Json:
                 parameters=[_param("IdempotencyKey")],
             )
         },
+        f"{api}/recipients": {
+            "get": _operation(
+                "recipient",
+                "Whom a payment to this e-mail reaches: the holder's name as their bank "
+                "confirmed it, and the currencies they hold (throttled: addresses can be "
+                "guessed)",
+                {
+                    **_ok("200", "", "Recipient"),
+                    **_errors("ValidationError", "NotFound", "Conflict", "TooMany"),
+                },
+                parameters=[
+                    {
+                        "name": "email",
+                        "in": "query",
+                        "required": True,
+                        "schema": string(format="email"),
+                    }
+                ],
+            )
+        },
         f"{api}/transfers/{{id}}": {
             "get": _operation(
                 "get_transfer",

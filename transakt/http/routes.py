@@ -56,6 +56,7 @@ def setup_routes(app: web.Application) -> None:
             ),
             web.post(f"{API_PREFIX}/transfers", transfers.create_transfer, name="create_transfer"),
             web.get(f"{API_PREFIX}/transfers/{{id}}", transfers.get_transfer, name="get_transfer"),
+            web.get(f"{API_PREFIX}/recipients", transfers.recipient, name="recipient"),
             web.get(f"{API_PREFIX}/live", live, name="live"),
             web.post(f"{API_PREFIX}/deposits", banking.create_deposit, name="create_deposit"),
             web.post(

@@ -44,6 +44,7 @@ __all__ = [
     "SignupBody",
     "TransferBody",
     "parse_cursor",
+    "parse_email_query",
     "parse_limit",
     "parse_path_id",
     "validate_body",
@@ -386,3 +387,14 @@ def parse_path_id(raw: str, what: str) -> str:
     if len(raw) > MAX_ID_LENGTH or not _ID.fullmatch(raw):
         raise NotFound(f"no such {what}")
     return raw
+
+
+def parse_email_query(raw: str | None) -> str:
+    """An ``email`` query parameter, checked like an e-mail in a body (lower-cased)."""
+    if raw is None:
+        raise ValidationFailed("email is required", fields={"email": "this field is required"})
+    try:
+        return _email(raw)
+    except PydanticCustomError as error:
+        message = str(error)
+        raise ValidationFailed(f"email: {message}", fields={"email": message}) from None

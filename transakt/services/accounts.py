@@ -116,7 +116,7 @@ class Accounts:
             await self._emails.issue(connection, user)
         try:
             link = await self._links.start(user, throttled=False)
-        except BankUnavailable:
+        except (BankUnavailable, BankAccountInvalid):
             # The user exists and can start the verification later, once the bank answers.
             link = await self._links.status(user.id)
         return SignedUp(user=user, wallets=[wallet], bank_link=link)

@@ -17,8 +17,10 @@ from typing import Literal
 import asyncpg
 
 from transakt.actors.bank_gateway import BankGateway
+from transakt.bank.errors import BankRequestRejected
 from transakt.bank.models import AccountVerification
 from transakt.errors import (
+    BankAccountInvalid,
     BankAccountNotLinked,
     BankAccountTaken,
     CurrencyMismatch,
@@ -80,9 +82,17 @@ class BankLinks:
             return link
         if throttled:
             await self._throttle.hit("bank_link_user", user.id)
-        verification = await self._gateway.start_verification(
-            f"acv_{uuid4_hex()}", link.bank_account, user.name
-        )
+        try:
+            verification = await self._gateway.start_verification(
+                f"acv_{uuid4_hex()}", link.bank_account, user.name
+            )
+        except BankRequestRejected:
+            # The bank no longer knows the account, or no longer in this name (closed or
+            # renamed since sign-up): nothing the user can prove here.
+            raise BankAccountInvalid(
+                "the bank could not confirm this account in your name any more",
+                field="bank_account",
+            ) from None
         await self._record(user.id, verification, started=True)
         return await self.status(user.id)
 
@@ -95,7 +105,13 @@ class BankLinks:
             raise VerificationFailed(
                 "no micro-deposits were sent yet: start a verification first", attempts_left=0
             )
-        verification = await self._gateway.confirm_verification(link.verification_id, amounts)
+        try:
+            verification = await self._gateway.confirm_verification(link.verification_id, amounts)
+        except BankRequestRejected:
+            raise VerificationFailed(
+                "the bank no longer knows these deposits: start a new verification",
+                attempts_left=0,
+            ) from None
         await self._record(user.id, verification)
         if verification.status == "verified":
             if not await trust.mark_linked(self._pool, user.id, link.bank_account, user.email):

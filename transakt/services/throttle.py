@@ -7,8 +7,8 @@ lock a login for up to a minute, ten for up to ten minutes, and so on, and each 
 itself. The counts live in Redis, so every node sees the same ones; without Redis (tests of a
 single component) they live in memory.
 
-The wallet's P2P transfers are not throttled here: a Redis round trip through redis-py costs
-about 100 µs of CPU, a sixth of a payment's whole budget (`bench/throttle.py` measures it).
+The wallet's P2P transfers are not throttled here: a check in Redis through redis-py costs 80-130
+µs of CPU, a sixth to a fifth of a whole payment (`bench/throttle.py` measures it).
 Their limit lives in each wallet's actor instead, which is the one place every debit of a
 wallet passes, on whichever node (see ``WalletActor``).
 """

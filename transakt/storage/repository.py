@@ -126,6 +126,19 @@ class Repository:
         value: str | None = await self.pool.fetchval("SELECT id FROM users WHERE email = $1", email)
         return value
 
+    async def recipient_profile(self, email: str) -> tuple[str, bool, list[str]] | None:
+        """The name of the user with this e-mail, whether it is verified, their currencies."""
+        row = await self.pool.fetchrow(
+            "SELECT u.name, u.email_verified_at IS NOT NULL AS verified, "
+            "ARRAY(SELECT a.currency FROM accounts AS a "
+            "      WHERE a.user_id = u.id AND a.kind = 'wallet' ORDER BY a.currency) AS currencies "
+            "FROM users AS u WHERE u.email = $1",
+            email,
+        )
+        if row is None:
+            return None
+        return row["name"], row["verified"], list(row["currencies"])
+
     async def recipient_by_email(self, email: str) -> tuple[str, bool] | None:
         """The id of the user with this e-mail and whether they verified it."""
         row = await self.pool.fetchrow(

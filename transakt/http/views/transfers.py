@@ -8,12 +8,12 @@ from transakt.actors.service import TransferRequest
 from transakt.http._json import json_response, read_json_object
 from transakt.http.auth import current_user_id
 from transakt.http.idempotency import answer_once
-from transakt.http.schemas import TransferBody, parse_path_id, validate_body
+from transakt.http.schemas import TransferBody, parse_email_query, parse_path_id, validate_body
 from transakt.http.views._shared import service_of
 from transakt.models import Transfer
 from transakt.services.idempotency import IdempotencyKey, Replay
 
-__all__ = ["create_transfer", "get_transfer"]
+__all__ = ["create_transfer", "get_transfer", "recipient"]
 
 
 async def create_transfer(request: web.Request) -> web.Response:
@@ -43,3 +43,10 @@ async def get_transfer(request: web.Request) -> web.Response:
     transfer_id = parse_path_id(request.match_info["id"], "transfer")
     transfer = await service_of(request).get_transfer(current_user_id(request), transfer_id)
     return json_response(transfer.to_json())
+
+
+async def recipient(request: web.Request) -> web.Response:
+    """GET /api/v1/recipients?email=: whom a payment to this address reaches (throttled)."""
+    email = parse_email_query(request.query.get("email"))
+    found = await service_of(request).recipient(current_user_id(request), email)
+    return json_response(found.to_json())

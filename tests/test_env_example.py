@@ -1,0 +1,38 @@
+"""`.env.example` lists every setting, with its default, and nothing that is not a setting."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from transakt.config import Settings
+
+EXAMPLE = Path(__file__).resolve().parent.parent / ".env.example"
+_LINE = re.compile(r"^# TRANSAKT_([A-Z0-9_]+)=(.*)$", re.MULTILINE)
+
+
+def _listed() -> dict[str, str]:
+    return {name.lower(): value for name, value in _LINE.findall(EXAMPLE.read_text())}
+
+
+def test_every_setting_is_listed_and_nothing_else() -> None:
+    listed = set(_listed())
+    fields = set(Settings.model_fields)
+    assert fields - listed == set(), "settings missing from .env.example"
+    assert listed - fields == set(), ".env.example lists what is not a setting"
+
+
+def test_the_values_shown_are_the_defaults() -> None:
+    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
+    # Examples of values to set (URLs, secrets, hosts) show a shape, not the default.
+    examples = {"database_url", "redis_url", "rabbitmq_url", "smtp_host", "smtp_username"}
+    for name, shown in _listed().items():
+        if name in examples:
+            continue
+        value = getattr(defaults, name)
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        expected = (
+            "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+        )
+        assert shown.strip('"') == expected, name
