@@ -49,11 +49,11 @@ from bench.transfers import (  # noqa: E402 - path set-up
     insert_funded_wallets,
     wait_until_healthy,
 )
-from transakt.actors.constants import BANK_STREAM  # noqa: E402
-from transakt.bank.client import BankClient  # noqa: E402
 from transakt.config import Settings  # noqa: E402
+from transakt.gateway.client import BankClient  # noqa: E402
+from transakt.gateway.constants import BANK_STREAM  # noqa: E402
+from transakt.gateway.reconcile import reconcile  # noqa: E402
 from transakt.http.auth import issue_access_token  # noqa: E402
-from transakt.reconcile import reconcile  # noqa: E402
 from transakt.storage.migrate import migrate  # noqa: E402
 
 # The bench empties this Redis database first: keep it apart from anything else.

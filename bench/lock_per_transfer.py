@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncpg
 
-from transakt.actors.service import WalletService
 from transakt.errors import InsufficientFunds
+from transakt.services.wallets import WalletService
 from transakt.storage.records import (
     TRANSFER_COLUMNS,
     Applied,

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from transakt.actors.breaker import (
+from transakt.gateway.breaker import (
     BreakerState,
     CallTimedOut,
     CircuitBreaker,

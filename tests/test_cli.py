@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from transakt.bank.demo import DEMO_ACCOUNTS
 from transakt.cli import build_parser, main
+from transakt.sandbox.demo import DEMO_ACCOUNTS
 
 COMMANDS = ["up", "serve", "bank", "worker", "migrate", "reconcile"]
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -119,7 +119,7 @@ def _free_port() -> int:
 
 @pytest.mark.slow
 async def test_up_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
-    for part in ("transakt.http.app", "transakt.bank.server"):
+    for part in ("transakt.http.app", "transakt.sandbox.server"):
         try:
             importlib.import_module(part)
         except ModuleNotFoundError as exc:

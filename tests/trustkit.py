@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncpg
 from httpkit import Answer, Api
 
-from transakt.bank import BankClient
+from transakt.gateway import BankClient
 
 VERIFY_DESCRIPTION = "TRANSAKT ACCTVERIFY"
 

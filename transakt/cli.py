@@ -29,7 +29,7 @@ from transakt.logs import configure_logging
 from transakt.loop import run as run_loop
 
 if TYPE_CHECKING:
-    from transakt.bank.models import BankAccount
+    from transakt.bankapi.models import BankAccount
     from transakt.storage.embedded import ResolvedServices
 
 log = logging.getLogger("transakt.cli")
@@ -150,7 +150,7 @@ def cmd_serve(settings: Settings) -> int:
 
 def cmd_bank(settings: Settings) -> int:
     """Run the sandbox bank until SIGINT/SIGTERM."""
-    server = _import_part("transakt.bank.server", "the sandbox bank")
+    server = _import_part("transakt.sandbox.server", "the sandbox bank")
     from transakt.storage.embedded import resolved_database
 
     with _embedded_errors(), resolved_database(settings) as database_url:
@@ -172,9 +172,9 @@ def cmd_reconcile(settings: Settings) -> int:
     """Compare the wallet ledger's deposits and withdrawals with the bank's; 1 if they differ."""
     import asyncpg
 
-    from transakt.bank.errors import BankRequestRejected
+    from transakt.bankapi.errors import BankRequestRejected
     from transakt.errors import BankUnavailable
-    from transakt.reconcile import reconcile
+    from transakt.gateway.reconcile import reconcile
     from transakt.storage.embedded import resolved_database
 
     with _embedded_errors(), resolved_database(settings) as database_url:
@@ -341,8 +341,8 @@ def _banner(
 
 
 async def _demo_accounts(settings: Settings, bank_url: str) -> list[BankAccount]:
-    from transakt.bank.client import BankClient
-    from transakt.bank.demo import ensure_demo_accounts
+    from transakt.gateway.client import BankClient
+    from transakt.sandbox.demo import ensure_demo_accounts
 
     secret = settings.bank_service_secret.get_secret_value()
     async with BankClient(bank_url, secret, timeout=10.0) as bank:
@@ -375,7 +375,7 @@ async def _up(settings: Settings) -> int:
         )
     # Fail before anything starts, rather than fail later on a server that cannot be spawned.
     _import_part("transakt.http.app", "the wallet node")
-    _import_part("transakt.bank.server", "the sandbox bank")
+    _import_part("transakt.sandbox.server", "the sandbox bank")
 
     wallet_url = _local_url(settings.host, settings.port)
     bank_url = _local_url(settings.bank_host, settings.bank_port)

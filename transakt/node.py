@@ -10,27 +10,27 @@ from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 
-from transakt.actors.bank_buffer import BankBuffer, MemoryBankBuffer, RedisBankBuffer
-from transakt.actors.bank_gateway import BankGateway, is_bank_failure
-from transakt.actors.banking import BankingService
-from transakt.actors.breaker import CircuitBreaker
-from transakt.actors.ledger_writer import LedgerWriter
-from transakt.actors.notifications import Notifications, open_notifications
-from transakt.actors.service import WalletService
 from transakt.actors.wallet import DebitRate, WalletActor
-from transakt.bank.client import BankClient
 from transakt.config import Settings
+from transakt.events.notifications import Notifications, open_notifications
+from transakt.gateway.breaker import CircuitBreaker
+from transakt.gateway.buffer import BankBuffer, MemoryBankBuffer, RedisBankBuffer
+from transakt.gateway.client import BankClient
+from transakt.gateway.gateway import BankGateway, is_bank_failure
 from transakt.runtime import ActorSystem, RestartPolicy
 from transakt.services.accounts import Accounts
 from transakt.services.bank_links import BankLinks
+from transakt.services.banking import BankingService
 from transakt.services.email_verification import EmailVerification
 from transakt.services.housekeeping import Housekeeping
 from transakt.services.idempotency import Idempotency
 from transakt.services.sessions import Sessions
 from transakt.services.throttle import Throttle
+from transakt.services.wallets import WalletService
 from transakt.storage.migrate import migrate_connection
 from transakt.storage.pool import create_pool
 from transakt.storage.repository import Repository
+from transakt.storage.writer import LedgerWriter
 
 if TYPE_CHECKING:
     import asyncpg

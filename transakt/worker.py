@@ -12,8 +12,8 @@ import asyncio
 import logging
 import signal
 
-from transakt.actors.notifications import open_notifications
 from transakt.config import Settings
+from transakt.events.notifications import open_notifications
 from transakt.loop import run as run_loop
 from transakt.runtime import ActorSystem
 from transakt.storage.embedded import ResolvedServices

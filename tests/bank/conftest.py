@@ -12,9 +12,11 @@ import pytest
 from aiohttp import web
 from pydantic import SecretStr
 
-from transakt.bank import BankClient, Faults, create_app, issue_service_token
-from transakt.bank.views import DIRECTORY_KEY, FAULTS_KEY, THROTTLE_KEY
+from transakt.bankapi import Faults, issue_service_token
 from transakt.config import Settings
+from transakt.gateway import BankClient
+from transakt.sandbox import create_app
+from transakt.sandbox.views import DIRECTORY_KEY, FAULTS_KEY, THROTTLE_KEY
 
 # Long enough (>= 64 bytes, even for HS512 in the wrong-algorithm test) that PyJWT never warns
 # about a short HMAC key: warnings are errors here.

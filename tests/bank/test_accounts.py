@@ -7,7 +7,8 @@ import re
 import asyncpg
 import pytest
 
-from transakt.bank import BankAccount, BankClient, BankRequestRejected
+from transakt.bankapi import BankAccount, BankRequestRejected
+from transakt.gateway import BankClient
 
 from .conftest import SCHEMA, Raw, RunningBank
 

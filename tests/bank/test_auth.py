@@ -10,7 +10,8 @@ from typing import Any
 import jwt
 import pytest
 
-from transakt.bank import BankClient, BankRequestRejected, issue_service_token
+from transakt.bankapi import BankRequestRejected, issue_service_token
+from transakt.gateway import BankClient
 
 from .conftest import SECRET, Raw, RunningBank
 

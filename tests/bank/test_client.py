@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 
-from transakt.bank import BankClient, BankRequestRejected
+from transakt.bankapi import BankRequestRejected
 from transakt.errors import BankUnavailable
+from transakt.gateway import BankClient
 
 from .conftest import SECRET
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from transakt.bank import BankClient
-from transakt.bank.demo import DEMO_ACCOUNTS, ensure_demo_accounts
+from transakt.gateway import BankClient
+from transakt.sandbox.demo import DEMO_ACCOUNTS, ensure_demo_accounts
 
 
 async def test_demo_accounts_are_the_documented_ones_with_working_passcodes(

@@ -6,8 +6,9 @@ import random
 
 import pytest
 
-from transakt.bank import BankClient, Faults
+from transakt.bankapi import Faults
 from transakt.errors import BankUnavailable
+from transakt.gateway import BankClient
 
 from .conftest import SECRET, MakeBank, Raw, RunningBank
 

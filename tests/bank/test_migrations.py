@@ -7,7 +7,7 @@ import asyncio
 import asyncpg
 import pytest
 
-from transakt.bank.migrations import MIGRATIONS, migrate, quote_schema
+from transakt.sandbox.migrations import MIGRATIONS, migrate, quote_schema
 
 
 async def test_concurrent_migrations_apply_each_step_once(bank_database_url: str) -> None:

@@ -11,15 +11,10 @@ import aiohttp
 import asyncpg
 import pytest
 
-from transakt.bank import (
-    BankAccount,
-    BankClient,
-    BankRequestRejected,
-    Statement,
-    issue_service_token,
-)
-from transakt.bank.online import PasscodeThrottle, hash_passcode, passcode_matches
+from transakt.bankapi import BankAccount, BankRequestRejected, Statement, issue_service_token
 from transakt.errors import RateLimited
+from transakt.gateway import BankClient
+from transakt.sandbox.online import PasscodeThrottle, hash_passcode, passcode_matches
 
 from .conftest import SCHEMA, SECRET, RunningBank
 

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import asyncpg
 
-from transakt.bank import BankClient
-from transakt.bank.migrations import MIGRATIONS
+from transakt.gateway import BankClient
+from transakt.sandbox.migrations import MIGRATIONS
 
 from .conftest import SECRET
 
 PROGRAM = (
-    "from transakt.bank.server import run\n"
+    "from transakt.sandbox.server import run\n"
     "from transakt.config import Settings\n"
     "settings = Settings()\n"
     "run(settings, settings.database_url)\n"

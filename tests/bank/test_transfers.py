@@ -7,7 +7,8 @@ import asyncio
 import asyncpg
 import pytest
 
-from transakt.bank import BankClient, BankRequestRejected, BankTransferResult
+from transakt.bankapi import BankRequestRejected, BankTransferResult
+from transakt.gateway import BankClient
 
 from .conftest import SCHEMA, Raw
 

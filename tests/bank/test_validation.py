@@ -7,7 +7,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from transakt.bank import BankClient
+from transakt.gateway import BankClient
 
 from .conftest import SCHEMA, Raw
 

@@ -10,16 +10,11 @@ import aiohttp
 import asyncpg
 import pytest
 
-from transakt.bank import (
-    AccountVerification,
-    BankClient,
-    BankRequestRejected,
-    Faults,
-    create_app,
-    issue_service_token,
-)
+from transakt.bankapi import AccountVerification, BankRequestRejected, Faults, issue_service_token
 from transakt.config import Settings
 from transakt.errors import BankUnavailable
+from transakt.gateway import BankClient
+from transakt.sandbox import create_app
 
 from .conftest import SCHEMA, SECRET, MakeBank, Raw, RunningBank
 

@@ -9,8 +9,8 @@ import pytest
 from httpkit import PASSWORD, Api, MakeUser, unique_email
 from trustkit import mailed_code, micro_deposits
 
-from transakt.bank import BankClient
 from transakt.config import Settings
+from transakt.gateway import BankClient
 
 from .helpers import (
     HAS_LIVE,

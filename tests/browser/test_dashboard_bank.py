@@ -9,8 +9,8 @@ import pytest
 from httpkit import BANK_SCHEMA, PASSWORD, Api, Fund, unique_email
 from trustkit import link_bank_account, micro_deposits
 
-from transakt.bank import BankClient
-from transakt.bank.constants import MAX_BALANCE
+from transakt.bankapi.constants import MAX_BALANCE
+from transakt.gateway import BankClient
 
 from .helpers import (
     HAS_DEPOSITS,

@@ -7,7 +7,7 @@ import secrets
 import pytest
 import redis.asyncio as aioredis
 
-from transakt.actors.bank_buffer import (
+from transakt.gateway.buffer import (
     BankBuffer,
     BufferLost,
     MemoryBankBuffer,

@@ -8,7 +8,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from gateway.kit import DEPOSITS, WITHDRAWALS, Bank, Nodes, WalletNode, assert_reconciled, wait_for
-from transakt.actors.constants import BANK_GROUP, BANK_STREAM
+from transakt.gateway.constants import BANK_GROUP, BANK_STREAM
 from transakt.storage.bank_requests import BankRequest
 
 

@@ -15,7 +15,7 @@ from gateway.kit import (
     assert_reconciled,
     wait_for,
 )
-from transakt.actors.constants import BANK_STREAM
+from transakt.gateway.constants import BANK_STREAM
 from transakt.testing import fund_wallet
 
 

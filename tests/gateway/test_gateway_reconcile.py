@@ -17,9 +17,9 @@ import pytest
 from httpkit import BANK_SECRET
 
 from gateway.kit import DEPOSITS, Bank, Nodes, wait_for
-from transakt.bank.models import BankTransferResult
+from transakt.bankapi.models import BankTransferResult
+from transakt.gateway.reconcile import compare, reconcile
 from transakt.models import TransferStatus
-from transakt.reconcile import compare, reconcile
 from transakt.storage.bank_requests import BankRequest, RecordedBankTransfer
 
 _DEPOSIT = BankRequest("trf_1", "deposit", "DE01", 500, "EUR")

@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 import pytest
 
-from transakt.actors.ledger_writer import LedgerUnavailable, LedgerWriter
 from transakt.errors import CurrencyMismatch, InsufficientFunds, NotFound, ValidationFailed
 from transakt.models import Transfer
 from transakt.storage.audit import ledger_violations
@@ -24,6 +23,7 @@ from transakt.storage.records import (
     Settlement,
     transfer_from_row,
 )
+from transakt.storage.writer import LedgerUnavailable, LedgerWriter
 
 MakeWallet = Callable[..., Awaitable[str]]
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from transakt.actors.live import CLOSE_TOO_SLOW, LiveHub, TransactionSnapshot
 from transakt.errors import RateLimited
+from transakt.events.live import CLOSE_TOO_SLOW, LiveHub, TransactionSnapshot
 from transakt.runtime import EventBus
 from transakt.storage.outbox import OutboxEvent
 

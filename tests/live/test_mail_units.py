@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from transakt.mail import FileSink, PlannedMail, compose, format_amount, message_id, planned_mails
+from transakt.events.mail import (
+    FileSink,
+    PlannedMail,
+    compose,
+    format_amount,
+    message_id,
+    planned_mails,
+)
 from transakt.storage.mail import MailDelivery
 
 

@@ -12,8 +12,8 @@ import asyncpg
 import pytest
 
 from live.conftest import DEADLINE_SECONDS, wait_until
-from transakt.actors.live import LiveHub, TransactionSnapshot
-from transakt.actors.outbox_relay import OutboxRelay
+from transakt.events.live import LiveHub, TransactionSnapshot
+from transakt.events.relay import OutboxRelay
 from transakt.runtime import ALL_TOPICS, EventBus
 from transakt.storage.ledger import commit_batch
 from transakt.storage.migrate import migrate

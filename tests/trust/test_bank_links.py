@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from httpkit import PASSWORD, Api, MakeUser, Person, unique_email
 from trustkit import link_bank_account, micro_deposits
 
-from transakt.bank import BankClient
+from transakt.gateway import BankClient
 
 OpenAccount = Callable[..., Awaitable[str]]
 DEPOSITS = "/api/v1/deposits"

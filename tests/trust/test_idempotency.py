@@ -12,7 +12,7 @@ import pytest
 from httpkit import Answer, Api, MakeUser, Person, pay_body, unique_email, wallet_balance
 from trustkit import mailed_code, micro_deposits
 
-from transakt.bank import BankClient
+from transakt.gateway import BankClient
 from transakt.services.housekeeping import Housekeeping
 from trust.conftest import OpenNode
 

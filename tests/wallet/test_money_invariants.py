@@ -17,15 +17,15 @@ from dataclasses import dataclass
 import asyncpg
 import pytest
 
-from transakt.actors.ledger_writer import LedgerUnavailable
-from transakt.actors.service import IdempotencyKey, Replay, TransferRequest
 from transakt.config import Settings
 from transakt.errors import InsufficientFunds
 from transakt.models import Transfer
 from transakt.node import Node, open_node
+from transakt.services.wallets import IdempotencyKey, Replay, TransferRequest
 from transakt.storage.audit import ledger_violations
 from transakt.storage.embedded import ResolvedServices
 from transakt.storage.errors import STORAGE_UNAVAILABLE
+from transakt.storage.writer import LedgerUnavailable
 from transakt.testing import fund_wallet
 
 

@@ -22,20 +22,20 @@ from typing import Any
 
 import asyncpg
 
-from transakt.mail import (
+from transakt.events.mail import (
     MailTransport,
     PermanentMailError,
     TransientMailError,
     compose,
 )
-from transakt.mail.planning import MAIL_QUEUED_TOPIC, MAIL_TOPICS
+from transakt.events.mail.planning import MAIL_QUEUED_TOPIC, MAIL_TOPICS
 from transakt.runtime import Actor, ActorDeadError, MailboxFull, Subscription
 from transakt.runtime.clock import TimerHandle
 from transakt.storage import mail as store
 
 __all__ = ["EmailActor", "MailConfig", "Poll"]
 
-log = logging.getLogger("transakt.mail")
+log = logging.getLogger("transakt.events.mail")
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,11 +20,11 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from transakt.actors.ledger_writer import LedgerWriter
 from transakt.errors import InsufficientFunds, NotFound, RateLimited
 from transakt.runtime import Actor, Deferred
 from transakt.storage.records import Applied, Duplicate, NewTransfer, Outcome, Rejected
 from transakt.storage.repository import Repository
+from transakt.storage.writer import LedgerWriter
 
 
 @dataclass(frozen=True, slots=True)

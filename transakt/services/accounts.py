@@ -20,9 +20,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from transakt.actors.bank_gateway import BankGateway
-from transakt.actors.passwords import hash_password, verify_password
-from transakt.bank.errors import BankRequestRejected
+from transakt.bankapi.errors import BankRequestRejected
 from transakt.errors import (
     BankAccountInvalid,
     BankAccountTaken,
@@ -32,10 +30,12 @@ from transakt.errors import (
     NotFound,
     Unauthorized,
 )
+from transakt.gateway.gateway import BankGateway
 from transakt.ids import uuid4_hex
 from transakt.models import User, Wallet
 from transakt.services.bank_links import BankLinks
 from transakt.services.email_verification import EmailVerification
+from transakt.services.passwords import hash_password, verify_password
 from transakt.services.sessions import Sessions
 from transakt.services.throttle import Throttle
 from transakt.storage import trust

@@ -16,9 +16,8 @@ from typing import Literal
 
 import asyncpg
 
-from transakt.actors.bank_gateway import BankGateway
-from transakt.bank.errors import BankRequestRejected
-from transakt.bank.models import AccountVerification
+from transakt.bankapi.errors import BankRequestRejected
+from transakt.bankapi.models import AccountVerification
 from transakt.errors import (
     BankAccountInvalid,
     BankAccountNotLinked,
@@ -28,6 +27,7 @@ from transakt.errors import (
     ValidationFailed,
     VerificationFailed,
 )
+from transakt.gateway.gateway import BankGateway
 from transakt.ids import uuid4_hex
 from transakt.models import User, rfc3339
 from transakt.services.throttle import Throttle

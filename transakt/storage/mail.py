@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from transakt.mail.planning import MailTemplate, PlannedMail, planned_mails
+from transakt.events.mail.planning import MailTemplate, PlannedMail, planned_mails
 from transakt.storage.typing import Connection
 
 __all__ = [

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from transakt.actors.banking import BankingService
 from transakt.http._json import read_json_object
 from transakt.http.auth import current_user_id
 from transakt.http.idempotency import answer_once
 from transakt.http.schemas import BankTransferBody, validate_body
 from transakt.http.views._shared import node_of
 from transakt.models import Transfer
+from transakt.services.banking import BankingService
 from transakt.services.idempotency import IdempotencyKey, Replay
 from transakt.storage.bank_requests import BankRequestKind
 

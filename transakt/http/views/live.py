@@ -18,13 +18,13 @@ from typing import Any, Final
 
 from aiohttp import WSMsgType, web
 
-from transakt.actors.live import (
+from transakt.errors import Overloaded, ValidationFailed
+from transakt.events.live import (
     CLOSE_TOKEN_EXPIRED,
     LiveConnection,
     TransactionSnapshot,
     wallet_message,
 )
-from transakt.errors import Overloaded, ValidationFailed
 from transakt.http.auth import current_claims
 from transakt.http.keys import NODE_KEY, SETTINGS_KEY
 from transakt.http.middlewares import apply_security_headers

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from transakt.bank.client import BankClient
-from transakt.bank.errors import BankRequestRejected
-from transakt.bank.models import BankAccount
+from transakt.bankapi.errors import BankRequestRejected
+from transakt.bankapi.models import BankAccount
+from transakt.gateway.client import BankClient
 
 __all__ = ["DEMO_ACCOUNTS", "DemoAccount", "ensure_demo_accounts"]
 

@@ -13,16 +13,20 @@ import asyncpg
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from transakt.bank.auth import service_auth_middleware
-from transakt.bank.cache import AccountDirectory
-from transakt.bank.constants import VERIFICATION_TTL_SECONDS
-from transakt.bank.errors import HolderUnauthorized
-from transakt.bank.faults import FaultInjector, Faults
-from transakt.bank.metrics import BankMetrics
-from transakt.bank.migrations import migrate
-from transakt.bank.online import PasscodeThrottle
-from transakt.bank.store import BankStore
-from transakt.bank.views import (
+from transakt.bankapi.constants import VERIFICATION_TTL_SECONDS
+from transakt.bankapi.faults import Faults
+from transakt.config import Settings
+from transakt.errors import BankUnavailable, DomainError, RateLimited
+from transakt.loop import run as run_loop
+from transakt.sandbox.auth import service_auth_middleware
+from transakt.sandbox.cache import AccountDirectory
+from transakt.sandbox.errors import HolderUnauthorized
+from transakt.sandbox.faults import FaultInjector
+from transakt.sandbox.metrics import BankMetrics
+from transakt.sandbox.migrations import migrate
+from transakt.sandbox.online import PasscodeThrottle
+from transakt.sandbox.store import BankStore
+from transakt.sandbox.views import (
     DIRECTORY_KEY,
     FAULTS_KEY,
     METRICS_KEY,
@@ -31,9 +35,6 @@ from transakt.bank.views import (
     VERIFICATION_TTL_KEY,
     routes,
 )
-from transakt.config import Settings
-from transakt.errors import BankUnavailable, DomainError, RateLimited
-from transakt.loop import run as run_loop
 
 __all__ = ["create_app", "run"]
 

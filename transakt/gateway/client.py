@@ -12,17 +12,17 @@ from urllib.parse import quote
 
 import aiohttp
 
-from transakt.bank.auth import issue_service_token
-from transakt.bank.constants import DEFAULT_STATEMENT_SIZE, ONLINE_PREFIX
-from transakt.bank.errors import BankRequestRejected
-from transakt.bank.faults import Faults
-from transakt.bank.models import (
+from transakt.bankapi.constants import DEFAULT_STATEMENT_SIZE, ONLINE_PREFIX
+from transakt.bankapi.errors import BankRequestRejected
+from transakt.bankapi.faults import Faults
+from transakt.bankapi.models import (
     AccountVerification,
     BankAccount,
     BankTransferResult,
     Statement,
     TransferDirection,
 )
+from transakt.bankapi.tokens import issue_service_token
 from transakt.errors import BankUnavailable
 
 __all__ = ["BankClient"]

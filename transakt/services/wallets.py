@@ -33,7 +33,6 @@ __all__ = [
     "Recipient",
     "Replay",
     "TransferRequest",
-    "VerifiedAccount",
     "WalletService",
     "idempotent_transfer_id",
     "new_id",
@@ -75,16 +74,6 @@ class Recipient:
     def to_json(self) -> dict[str, object]:
         """The public shape of a look-up."""
         return {"email": self.email, "name": self.name, "currencies": self.currencies}
-
-
-@dataclass(frozen=True, slots=True)
-class VerifiedAccount:
-    """What the bank says about an account at signup, and whether the name is its holder's."""
-
-    account: str
-    name: str
-    currency: str
-    name_matches: bool = False
 
 
 def new_id(prefix: str) -> str:

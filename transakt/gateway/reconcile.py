@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from transakt.bank.client import BankClient
-from transakt.bank.errors import BankRequestRejected
-from transakt.bank.models import BankTransferResult
+from transakt.bankapi.errors import BankRequestRejected
+from transakt.bankapi.models import BankTransferResult
 from transakt.config import Settings
+from transakt.gateway.client import BankClient
 from transakt.storage.bank_requests import RecordedBankTransfer, recorded_bank_transfers
 
 __all__ = ["Difference", "ReconcileReport", "reconcile"]

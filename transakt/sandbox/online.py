@@ -25,15 +25,15 @@ from typing import Final
 
 from aiohttp import web
 
-from transakt.bank.constants import (
+from transakt.bankapi.constants import (
     CHOSEN_ACCOUNT_PATTERN,
     MAX_PASSCODE_LENGTH,
     MIN_PASSCODE_LENGTH,
     PASSCODE_FAILURE_LIMIT,
     PASSCODE_FAILURE_WINDOW_SECONDS,
 )
-from transakt.bank.errors import HolderUnauthorized
 from transakt.errors import RateLimited
+from transakt.sandbox.errors import HolderUnauthorized
 
 __all__ = [
     "PasscodeThrottle",

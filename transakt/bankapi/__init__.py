@@ -1,10 +1,11 @@
-"""The sandbox bank: its own aiohttp process and schema, and the client the wallet uses."""
+"""The bank's API as both sides see it: wire models, paths, service tokens, refusals.
 
-from transakt.bank.auth import issue_service_token, verify_service_token
-from transakt.bank.client import BankClient
-from transakt.bank.errors import BankRequestRejected
-from transakt.bank.faults import Faults
-from transakt.bank.models import (
+The wallet (its gateway and client) and the sandbox bank share this and nothing else.
+"""
+
+from transakt.bankapi.errors import BankRequestRejected
+from transakt.bankapi.faults import Faults
+from transakt.bankapi.models import (
     AccountVerification,
     BankAccount,
     BankTransferResult,
@@ -15,12 +16,11 @@ from transakt.bank.models import (
     TransferStatus,
     VerificationStatus,
 )
-from transakt.bank.server import create_app, run
+from transakt.bankapi.tokens import issue_service_token, verify_service_token
 
 __all__ = [
     "AccountVerification",
     "BankAccount",
-    "BankClient",
     "BankRequestRejected",
     "BankTransferResult",
     "Faults",
@@ -30,8 +30,6 @@ __all__ = [
     "TransferRequest",
     "TransferStatus",
     "VerificationStatus",
-    "create_app",
     "issue_service_token",
-    "run",
     "verify_service_token",
 ]

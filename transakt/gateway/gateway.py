@@ -22,24 +22,24 @@ import logging
 import random
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import asyncpg
 
-from transakt.actors._bank_metrics import gateway_metrics
-from transakt.actors.bank_buffer import BankBuffer, BufferedRequest, BufferLost
-from transakt.actors.breaker import BreakerState, CallTimedOut, CircuitBreaker, CircuitOpen
-from transakt.actors.ledger_writer import LedgerWriter
-from transakt.actors.service import VerifiedAccount
-from transakt.bank.client import BankClient
-from transakt.bank.errors import BankRequestRejected
-from transakt.bank.models import AccountVerification
+from transakt.bankapi.errors import BankRequestRejected
+from transakt.bankapi.models import AccountVerification
 from transakt.errors import BankUnavailable, Overloaded
+from transakt.gateway.breaker import BreakerState, CallTimedOut, CircuitBreaker, CircuitOpen
+from transakt.gateway.buffer import BankBuffer, BufferedRequest, BufferLost
+from transakt.gateway.client import BankClient
+from transakt.gateway.metrics import gateway_metrics
 from transakt.runtime import RestartPolicy
 from transakt.storage.bank_requests import BankRequest, pending_bank_requests
 from transakt.storage.records import Applied, Duplicate, Settlement
+from transakt.storage.writer import LedgerWriter
 
-__all__ = ["AfterBankAnswer", "BankGateway", "is_bank_failure"]
+__all__ = ["AfterBankAnswer", "BankGateway", "VerifiedAccount", "is_bank_failure"]
 
 log = logging.getLogger("transakt.bank_gateway")
 
@@ -55,6 +55,16 @@ _LOOP_RESTARTS = RestartPolicy(min_backoff=0.05, max_backoff=5.0)
 def is_bank_failure(error: BaseException) -> bool:
     """What counts against the breaker: anything but the bank answering with a refusal."""
     return isinstance(error, Exception) and not isinstance(error, BankRequestRejected)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedAccount:
+    """What the bank says about an account at signup, and whether the name is its holder's."""
+
+    account: str
+    name: str
+    currency: str
+    name_matches: bool = False
 
 
 class BankGateway:

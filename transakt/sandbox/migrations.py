@@ -129,7 +129,7 @@ def quote_schema(schema: str) -> str:
 
 def _lock_key(schema: str) -> int:
     # A stable 63-bit key per schema: two banks on different schemas never wait on each other.
-    return zlib.crc32(f"transakt.bank.migrations.{schema}".encode()) | (0x7A0B << 32)
+    return zlib.crc32(f"transakt.sandbox.migrations.{schema}".encode()) | (0x7A0B << 32)
 
 
 async def migrate(

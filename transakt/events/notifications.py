@@ -12,10 +12,10 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
 from transakt.actors.email import EmailActor, MailConfig
-from transakt.actors.live import LiveHub
-from transakt.actors.outbox_relay import OutboxRelay
 from transakt.config import Settings
-from transakt.mail import MailTransport, transport_from_settings
+from transakt.events.live import LiveHub
+from transakt.events.mail import MailTransport, transport_from_settings
+from transakt.events.relay import OutboxRelay
 from transakt.runtime import ActorRef, ActorSystem, RestartPolicy
 from transakt.storage.pool import create_pool
 

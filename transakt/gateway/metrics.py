@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from transakt.actors.breaker import BreakerState
+from transakt.gateway.breaker import BreakerState
 
 if TYPE_CHECKING:
-    from transakt.actors.bank_gateway import BankGateway
+    from transakt.gateway.gateway import BankGateway
 
 __all__ = ["gateway_metrics"]
 

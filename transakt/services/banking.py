@@ -13,21 +13,21 @@ from typing import TYPE_CHECKING
 
 from async_lru import alru_cache
 
-from transakt.actors.bank_gateway import BankGateway
-from transakt.actors.ledger_writer import LedgerWriter
-from transakt.actors.service import (
+from transakt.errors import CurrencyMismatch, Forbidden, NotFound
+from transakt.gateway.gateway import BankGateway
+from transakt.models import Transfer
+from transakt.money import parse_amount
+from transakt.services.idempotency import IdempotencyKey, Replay
+from transakt.services.wallets import (
     WalletService,
     idempotent_transfer_id,
     new_id,
     settlement_id,
 )
-from transakt.errors import CurrencyMismatch, Forbidden, NotFound
-from transakt.models import Transfer
-from transakt.money import parse_amount
-from transakt.services.idempotency import IdempotencyKey, Replay
 from transakt.storage.bank_requests import BankRequest, BankRequestKind
 from transakt.storage.records import Applied, IdempotencyRecord, NewTransfer, Outcome, Rejected
 from transakt.storage.repository import Repository
+from transakt.storage.writer import LedgerWriter
 
 if TYPE_CHECKING:
     from transakt.services.bank_links import BankLinks

@@ -33,7 +33,7 @@ from typing import Final
 
 import asyncpg
 
-from transakt.actors._dedupe import RecentIds
+from transakt.events.dedupe import RecentIds
 from transakt.runtime import EventBus
 from transakt.storage.outbox import (
     OutboxEvent,

@@ -7,8 +7,7 @@ from typing import Final
 
 from aiohttp import web
 
-from transakt.bank.cache import AccountDirectory
-from transakt.bank.constants import (
+from transakt.bankapi.constants import (
     DEFAULT_PAGE_SIZE,
     DEFAULT_STATEMENT_SIZE,
     MAX_ACCOUNT_LENGTH,
@@ -18,18 +17,20 @@ from transakt.bank.constants import (
     MAX_VERIFICATION_ID_LENGTH,
     ONLINE_PREFIX,
 )
-from transakt.bank.errors import HolderUnauthorized
-from transakt.bank.faults import FaultInjector
-from transakt.bank.metrics import BankMetrics
-from transakt.bank.online import (
+from transakt.errors import NotFound, ValidationFailed
+from transakt.sandbox.cache import AccountDirectory
+from transakt.sandbox.errors import HolderUnauthorized
+from transakt.sandbox.faults import FaultInjector
+from transakt.sandbox.metrics import BankMetrics
+from transakt.sandbox.online import (
     PasscodeThrottle,
     basic_credentials,
     hash_passcode,
     new_passcode,
     passcode_matches,
 )
-from transakt.bank.store import BankStore
-from transakt.bank.validation import (
+from transakt.sandbox.store import BankStore
+from transakt.sandbox.validation import (
     parse_confirmation,
     parse_new_account,
     parse_new_verification,
@@ -37,7 +38,6 @@ from transakt.bank.validation import (
     parse_verify,
     read_json_object,
 )
-from transakt.errors import NotFound, ValidationFailed
 from transakt.text import names_match
 
 __all__ = [

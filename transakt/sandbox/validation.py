@@ -9,7 +9,7 @@ from typing import Any, cast
 
 from aiohttp import web
 
-from transakt.bank.constants import (
+from transakt.bankapi.constants import (
     CHOSEN_ACCOUNT_PATTERN,
     MAX_ACCOUNT_LENGTH,
     MAX_NAME_LENGTH,
@@ -18,10 +18,10 @@ from transakt.bank.constants import (
     MAX_VERIFICATION_ID_LENGTH,
     MIN_PASSCODE_LENGTH,
 )
-from transakt.bank.models import DIRECTIONS, TransferDirection, TransferRequest
-from transakt.bank.online import is_valid_passcode
+from transakt.bankapi.models import DIRECTIONS, TransferDirection, TransferRequest
 from transakt.errors import ValidationFailed
 from transakt.money import parse_amount, parse_currency
+from transakt.sandbox.online import is_valid_passcode
 from transakt.text import TextRefused, clean_name
 
 __all__ = [

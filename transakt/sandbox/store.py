@@ -10,7 +10,7 @@ from typing import Any, cast
 
 import asyncpg
 
-from transakt.bank.constants import (
+from transakt.bankapi.constants import (
     ACCOUNT_DIGITS,
     ACCOUNT_PREFIX,
     CREDIT_DESCRIPTION,
@@ -21,9 +21,7 @@ from transakt.bank.constants import (
     MICRO_DEPOSIT_MIN,
     VERIFICATION_ATTEMPTS,
 )
-from transakt.bank.errors import AccountExists, NameMismatch
-from transakt.bank.migrations import quote_schema
-from transakt.bank.models import (
+from transakt.bankapi.models import (
     AccountVerification,
     BankAccount,
     BankTransferResult,
@@ -35,6 +33,8 @@ from transakt.bank.models import (
     VerificationStatus,
 )
 from transakt.errors import IdempotencyKeyReused, NotFound
+from transakt.sandbox.errors import AccountExists, NameMismatch
+from transakt.sandbox.migrations import quote_schema
 from transakt.text import names_match
 
 __all__ = ["BankStore", "rfc3339"]

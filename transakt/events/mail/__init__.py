@@ -3,9 +3,9 @@
 No actors and no SQL here: the EmailActor (``transakt.actors.email``) drives these pieces.
 """
 
-from transakt.mail.compose import compose, format_amount, message_id
-from transakt.mail.planning import MailTemplate, PlannedMail, planned_mails
-from transakt.mail.transports import (
+from transakt.events.mail.compose import compose, format_amount, message_id
+from transakt.events.mail.planning import MailTemplate, PlannedMail, planned_mails
+from transakt.events.mail.transports import (
     FileSink,
     MailSession,
     MailTransport,

@@ -30,8 +30,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from transakt.actors._dedupe import RecentIds
 from transakt.errors import RateLimited
+from transakt.events.dedupe import RecentIds
 from transakt.runtime import EventBus, Subscription
 from transakt.storage.outbox import OutboxEvent
 

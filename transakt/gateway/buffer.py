@@ -19,8 +19,8 @@ from typing import Any, Protocol, cast
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from transakt.actors.constants import BANK_BUFFERED_IDS, BANK_GROUP, BANK_STREAM
 from transakt.errors import TransaktError
+from transakt.gateway.constants import BANK_BUFFERED_IDS, BANK_GROUP, BANK_STREAM
 from transakt.storage.bank_requests import BankRequest, BankRequestKind
 
 __all__ = [

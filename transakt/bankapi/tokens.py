@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import jwt
-from aiohttp import web
-from aiohttp.typedefs import Middleware
 
-from transakt.bank.constants import (
-    ADMIN_PREFIX,
-    API_PREFIX,
+from transakt.bankapi.constants import (
     SERVICE_TOKEN_ALGORITHM,
     SERVICE_TOKEN_AUDIENCE,
     SERVICE_TOKEN_ISSUER,
 )
 from transakt.errors import Unauthorized
 
-__all__ = ["issue_service_token", "service_auth_middleware", "verify_service_token"]
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+__all__ = ["issue_service_token", "verify_service_token"]
 
 
 def issue_service_token(secret: str, ttl: int = 300) -> str:
@@ -54,25 +47,3 @@ def verify_service_token(token: str, secret: str) -> dict[str, Any]:
         raise Unauthorized("service token expired") from None
     except jwt.InvalidTokenError:
         raise Unauthorized("invalid service token") from None
-
-
-def bearer_token(request: web.Request) -> str:
-    """The token of an ``Authorization: Bearer`` header; raise Unauthorized when absent."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("a service token is required (Authorization: Bearer <token>)")
-    return token.strip()
-
-
-def service_auth_middleware(secret: str) -> Middleware:
-    """Require a valid service token on every /api/v1 and /admin request."""
-
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        path = request.path
-        if path.startswith((API_PREFIX + "/", ADMIN_PREFIX + "/")):
-            verify_service_token(bearer_token(request), secret)
-        return await handler(request)
-
-    return middleware

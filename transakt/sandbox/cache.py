@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from async_lru import alru_cache
 
-from transakt.bank.models import BankAccount
-from transakt.bank.store import BankStore
+from transakt.bankapi.models import BankAccount
+from transakt.sandbox.store import BankStore
 
 __all__ = ["AccountDirectory"]
 

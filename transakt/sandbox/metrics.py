@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from transakt.bank.cache import AccountDirectory
-from transakt.bank.faults import FaultInjector
+from transakt.sandbox.cache import AccountDirectory
+from transakt.sandbox.faults import FaultInjector
 
 __all__ = ["BankMetrics"]
 
