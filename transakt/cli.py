@@ -85,7 +85,7 @@ def load_settings() -> Settings:
 def _configure_logging(settings: Settings) -> None:
     # One record per line, control characters escaped: clients cannot forge log lines.
     try:
-        configure_logging(settings.log_level)
+        configure_logging(settings.log_level, settings.log_format)
     except ValueError as exc:
         raise CommandError(f"invalid settings: TRANSAKT_LOG_LEVEL: {exc}", EXIT_USAGE) from None
 
@@ -181,7 +181,7 @@ def cmd_reconcile(settings: Settings) -> int:
         try:
             report = asyncio.run(reconcile(settings, database_url))
         except (BankUnavailable, BankRequestRejected) as exc:
-            raise CommandError(f"cannot ask the bank at {settings.bank_url}: {exc}") from None
+            raise CommandError(f"cannot ask the bank at {settings.bank.url}: {exc}") from None
         except asyncpg.UndefinedTableError:
             raise CommandError(
                 "the database holds no wallet ledger: run `transakt migrate`"
@@ -344,7 +344,7 @@ async def _demo_accounts(settings: Settings, bank_url: str) -> list[BankAccount]
     from transakt.gateway.client import BankClient
     from transakt.sandbox.demo import ensure_demo_accounts
 
-    secret = settings.bank_service_secret.get_secret_value()
+    secret = settings.bank.service_secret.get_secret_value()
     async with BankClient(bank_url, secret, timeout=10.0) as bank:
         return await ensure_demo_accounts(bank)
 
@@ -358,7 +358,7 @@ def _child_env(
     env["TRANSAKT_DATABASE_URL"] = services.database_url
     env["TRANSAKT_REDIS_URL"] = services.redis_url
     env["TRANSAKT_DATA_DIR"] = str(data_dir)
-    if "bank_url" not in settings.model_fields_set:
+    if "url" not in settings.bank.model_fields_set:
         # Point the wallet at the bank this command starts, even on a non-default port.
         env["TRANSAKT_BANK_URL"] = bank_url
     return env
@@ -368,7 +368,7 @@ async def _up(settings: Settings) -> int:
     from transakt.storage.embedded import services as resolve_services
     from transakt.storage.migrate import migrate
 
-    if settings.port == 0 or settings.bank_port == 0:
+    if settings.port == 0 or settings.bank.port == 0:
         raise CommandError(
             "transakt up needs fixed ports: TRANSAKT_PORT and TRANSAKT_BANK_PORT must not be 0",
             EXIT_USAGE,
@@ -378,7 +378,7 @@ async def _up(settings: Settings) -> int:
     _import_part("transakt.sandbox.server", "the sandbox bank")
 
     wallet_url = _local_url(settings.host, settings.port)
-    bank_url = _local_url(settings.bank_host, settings.bank_port)
+    bank_url = _local_url(settings.bank.host, settings.bank.port)
     for name, url in (("wallet node", wallet_url), ("bank", bank_url)):
         if await _port_answers(url):
             raise CommandError(f"something already listens on {url}; cannot start the {name}")

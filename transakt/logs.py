@@ -6,26 +6,30 @@ a line that looks like the process wrote it. So the formatter escapes every cont
 a record's message (``\\r``, ``\\n``, ``\\x1b``, ``\\u2028``...), the way ``repr`` would, before
 it is written; the traceback of an exception record is appended unescaped, as Python formats it.
 
-Only the text format exists today. ``configure_logging`` takes the format by name, so a JSON
-format (one object per record, for a log shipper) is one more formatter in ``_FORMATTERS``.
+Two formats: ``text`` for people, and ``json`` for a log shipper (one object per line, with
+the time, level, logger, message and, for an exception, its traceback; JSON escapes every
+control character itself).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Callable, Mapping
-from typing import Final, Literal
+from datetime import UTC, datetime
+from typing import Any, Final, Literal
 
 __all__ = [
     "TEXT_FORMAT",
+    "JsonFormatter",
     "LogFormat",
     "TextFormatter",
     "configure_logging",
     "escape_controls",
 ]
 
-LogFormat = Literal["text"]
+LogFormat = Literal["text", "json"]
 
 TEXT_FORMAT: Final = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
@@ -67,11 +71,35 @@ class TextFormatter(logging.Formatter):
         return escape_controls(super().formatMessage(record))
 
 
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: ``time`` (RFC 3339 UTC), ``level``, ``logger``, ``message``,
+    and ``exception`` (the formatted traceback) when there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as one line of JSON."""
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
 def _text_formatter() -> logging.Formatter:
     return TextFormatter(TEXT_FORMAT)
 
 
-_FORMATTERS: Final[Mapping[str, Callable[[], logging.Formatter]]] = {"text": _text_formatter}
+_FORMATTERS: Final[Mapping[str, Callable[[], logging.Formatter]]] = {
+    "text": _text_formatter,
+    "json": JsonFormatter,
+}
 
 # Loggers that say too much below DEBUG: pgserver logs every command line it runs at INFO.
 _QUIET_UNLESS_DEBUG: Final = ("pgserver",)

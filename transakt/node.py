@@ -127,8 +127,8 @@ async def open_node(settings: Settings, services: ResolvedServices) -> AsyncIter
     async with AsyncExitStack() as stack:
         pool = await create_pool(
             services.database_url,
-            min_size=settings.database_pool_min,
-            max_size=settings.database_pool_max,
+            min_size=settings.database.pool_min,
+            max_size=settings.database.pool_max,
         )
         stack.push_async_callback(pool.close)
         async with pool.acquire() as connection:
@@ -141,14 +141,14 @@ async def open_node(settings: Settings, services: ResolvedServices) -> AsyncIter
 
         bank = await stack.enter_async_context(
             BankClient(
-                settings.bank_url,
-                settings.bank_service_secret.get_secret_value(),
-                timeout=settings.bank_call_timeout_seconds,
+                settings.bank.url,
+                settings.bank.service_secret.get_secret_value(),
+                timeout=settings.bank.call_timeout_seconds,
             )
         )
 
         writer = LedgerWriter(
-            pool, writers=settings.ledger_writers, batch_max=settings.ledger_batch_max
+            pool, writers=settings.ledger.writers, batch_max=settings.ledger.batch_max
         )
         await writer.start()
         stack.push_async_callback(writer.stop)
@@ -159,12 +159,12 @@ async def open_node(settings: Settings, services: ResolvedServices) -> AsyncIter
         stack.push_async_callback(system.shutdown)
 
         repository = Repository(pool)
-        rate = DebitRate(settings.wallet_debits_per_second, settings.wallet_debit_burst)
+        rate = DebitRate(settings.wallet.debits_per_second, settings.wallet.debit_burst)
         system.register_entity(
             WalletActor,
             lambda wallet_id: WalletActor(wallet_id, repository, writer, rate),
-            idle_timeout=settings.wallet_idle_seconds,
-            mailbox_size=settings.wallet_mailbox_size,
+            idle_timeout=settings.wallet.idle_seconds,
+            mailbox_size=settings.wallet.mailbox_size,
             policy=RestartPolicy(max_restarts=10, within=60.0, min_backoff=0.01, max_backoff=1.0),
         )
         gateway = _bank_gateway(settings, bank, redis_client, writer, pool)
@@ -172,7 +172,7 @@ async def open_node(settings: Settings, services: ResolvedServices) -> AsyncIter
         # Stops before the writer (LIFO): calls under way still find it to settle with.
         stack.push_async_callback(gateway.stop)
         idempotency = Idempotency(repository)
-        throttle = Throttle(settings.throttle_rules(), redis_client)
+        throttle = Throttle(settings.throttle.rules(), redis_client)
         service = WalletService(
             repository,
             system,
@@ -187,18 +187,18 @@ async def open_node(settings: Settings, services: ResolvedServices) -> AsyncIter
         emails = EmailVerification(
             pool,
             throttle,
-            ttl_seconds=settings.email_code_ttl_seconds,
-            attempts=settings.email_code_attempts,
+            ttl_seconds=settings.email.code_ttl_seconds,
+            attempts=settings.email.code_attempts,
         )
         accounts = Accounts(repository, pool, gateway, throttle, links, emails, sessions)
         housekeeping = Housekeeping(
-            repository, sessions, retention_seconds=settings.idempotency_retention_seconds
+            repository, sessions, retention_seconds=settings.idempotency.retention_seconds
         )
         housekeeping.start()
         stack.push_async_callback(housekeeping.stop)
         notifications = await stack.enter_async_context(
             open_notifications(
-                settings, services.database_url, system, live=True, mail=settings.mail_in_process
+                settings, services.database_url, system, live=True, mail=settings.mail.in_process
             )
         )
         yield Node(
@@ -231,10 +231,10 @@ def _bank_gateway(
 ) -> BankGateway:
     """The gateway, its breaker and its buffer (Redis when configured, else in memory)."""
     breaker = CircuitBreaker(
-        failure_threshold=settings.breaker_failure_threshold,
-        call_timeout=settings.bank_call_timeout_seconds,
-        reset_timeout=settings.breaker_reset_seconds,
-        max_reset_timeout=max(settings.breaker_reset_max_seconds, settings.breaker_reset_seconds),
+        failure_threshold=settings.breaker.failure_threshold,
+        call_timeout=settings.bank.call_timeout_seconds,
+        reset_timeout=settings.breaker.reset_seconds,
+        max_reset_timeout=max(settings.breaker.reset_max_seconds, settings.breaker.reset_seconds),
         is_failure=is_bank_failure,
     )
     buffer: BankBuffer = (
@@ -248,10 +248,10 @@ def _bank_gateway(
         buffer,
         writer,
         pool,
-        max_in_flight=settings.bank_max_in_flight,
-        drain_concurrency=settings.bank_drain_concurrency,
-        drain_batch=settings.bank_drain_batch,
-        sweep_seconds=settings.bank_sweep_seconds,
-        sweep_min_age=settings.bank_sweep_min_age_seconds,
-        reclaim_idle=settings.bank_reclaim_idle_seconds,
+        max_in_flight=settings.bank.max_in_flight,
+        drain_concurrency=settings.bank.drain_concurrency,
+        drain_batch=settings.bank.drain_batch,
+        sweep_seconds=settings.bank.sweep_seconds,
+        sweep_min_age=settings.bank.sweep_min_age_seconds,
+        reclaim_idle=settings.bank.reclaim_idle_seconds,
     )

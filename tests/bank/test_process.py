@@ -20,7 +20,7 @@ PROGRAM = (
     "from transakt.sandbox.server import run\n"
     "from transakt.config import Settings\n"
     "settings = Settings()\n"
-    "run(settings, settings.database_url)\n"
+    "run(settings, settings.database.url)\n"
 )
 
 

@@ -257,7 +257,7 @@ async def test_an_expired_session_returns_to_the_login_form(
     await page.clock.install()
     await page.goto("/")
     await log_in(page, person.email, person.password)
-    await page.clock.fast_forward((wallet_settings.jwt_ttl_seconds + 5) * 1000)
+    await page.clock.fast_forward((wallet_settings.jwt.ttl_seconds + 5) * 1000)
     login = page.get_by_role("region", name="Log in")
     await expect(login.get_by_role("status")).to_have_text(
         "Your session has expired. Please log in again."

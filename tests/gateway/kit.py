@@ -203,7 +203,7 @@ class Nodes:
         """Start a wallet node against ``bank`` with test settings (plus overrides)."""
         settings = self.settings(bank, **overrides)
         services = ResolvedServices(
-            database_url=self.database_url, redis_url=settings.redis_url or ""
+            database_url=self.database_url, redis_url=settings.redis.url or ""
         )
         client = TestClient(TestServer(create_app(settings, services), host="127.0.0.1"))
         await client.start_server()
@@ -219,6 +219,6 @@ class Nodes:
 
 async def assert_reconciled(wallet: WalletNode) -> None:
     """The wallet ledger and the bank agree, with nothing left pending."""
-    report = await reconcile(wallet.settings, wallet.settings.database_url or "", grace_seconds=0)
+    report = await reconcile(wallet.settings, wallet.settings.database.url or "", grace_seconds=0)
     assert report.ok, "\n".join(report.lines())
     assert not report.in_flight

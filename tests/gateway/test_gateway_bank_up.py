@@ -183,7 +183,7 @@ async def test_the_reconcile_command_finds_no_difference(
     assert await wallet.status(refused.body["id"]) == "voided"
     env = {key: value for key, value in os.environ.items() if not key.startswith("TRANSAKT_")}
     env |= {
-        "TRANSAKT_DATABASE_URL": wallet.settings.database_url or "",
+        "TRANSAKT_DATABASE_URL": wallet.settings.database.url or "",
         "TRANSAKT_BANK_URL": bank.url,
         "TRANSAKT_BANK_SERVICE_SECRET": BANK_SECRET,
     }

@@ -142,13 +142,13 @@ async def test_login_answers_a_bearer_token(
     )
     assert answer.status == 200
     assert answer.body["token_type"] == "bearer"
-    assert answer.body["expires_in"] == wallet_settings.jwt_ttl_seconds
+    assert answer.body["expires_in"] == wallet_settings.jwt.ttl_seconds
     claims = jwt.decode(
         answer.body["access_token"], JWT_SECRET, algorithms=["HS256"], audience="transakt-api"
     )
     assert claims["sub"] == person.user_id
     assert claims["iss"] == "transakt"
-    assert claims["exp"] - claims["iat"] == wallet_settings.jwt_ttl_seconds
+    assert claims["exp"] - claims["iat"] == wallet_settings.jwt.ttl_seconds
     assert claims["jti"]
 
 

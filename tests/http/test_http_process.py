@@ -17,7 +17,7 @@ from transakt.http import run
 from transakt.storage.embedded import ResolvedServices
 
 settings = Settings(_env_file=None)
-run(settings, ResolvedServices(database_url=settings.database_url, redis_url=settings.redis_url))
+run(settings, ResolvedServices(database_url=settings.database.url, redis_url=settings.redis.url))
 """
 
 _START_TIMEOUT_SECONDS = 30.0

@@ -154,7 +154,7 @@ def mail_settings(base: Settings, port: int | None, **changes: Any) -> Settings:
         "mail_in_process": True,
     }
     update.update(changes)
-    return base.model_copy(update=update)
+    return base.with_values(**update)
 
 
 StartWorker = Callable[[Settings], Awaitable[Notifications]]

@@ -129,7 +129,7 @@ async def test_a_user_past_the_connection_limit_is_refused_with_429(
     make_user: MakeUser, wallet_app: App, wallet_settings: Settings
 ) -> None:
     erin = await make_user(name="Erin")
-    limit = wallet_settings.live_max_connections_per_user
+    limit = wallet_settings.live.max_connections_per_user
     async with contextlib.AsyncExitStack() as sockets:
         for _ in range(limit):
             await sockets.enter_async_context(live(wallet_app, erin.token))
@@ -158,14 +158,14 @@ async def test_the_socket_closes_when_the_token_expires(
     make_user: MakeUser, wallet_app: App, wallet_settings: Settings
 ) -> None:
     erin = await make_user(name="Erin")
-    issued = int(time.time()) - wallet_settings.jwt_ttl_seconds + 3  # expires in 2-3 s
+    issued = int(time.time()) - wallet_settings.jwt.ttl_seconds + 3  # expires in 2-3 s
     token = issue_access_token(wallet_settings, erin.user_id, now=issued).token
     async with live(wallet_app, token) as websocket:
         assert (await next_message(websocket))["type"] == "balance"
         closing = await asyncio.wait_for(websocket.receive(), DEADLINE_SECONDS)
         assert closing.type is WSMsgType.CLOSE
         assert closing.data == 4001 and "expired" in closing.extra
-        assert time.time() >= issued + wallet_settings.jwt_ttl_seconds
+        assert time.time() >= issued + wallet_settings.jwt.ttl_seconds
 
 
 async def test_the_socket_closes_when_its_session_ends(
@@ -185,7 +185,7 @@ async def small_queue_app(
     wallet_settings: Settings, services: ResolvedServices
 ) -> AsyncIterator[App]:
     """A second wallet node on the same database, whose live queues hold only 16 messages."""
-    settings = wallet_settings.model_copy(update={"live_queue_size": 16})
+    settings = wallet_settings.with_values(live_queue_size=16)
     async with TestClient(TestServer(create_app(settings, services), host="127.0.0.1")) as client:
         yield client
 

@@ -1,13 +1,43 @@
-"""The one Settings object: read from TRANSAKT_* variables or a .env file, built once at start."""
+"""The one Settings object: read from TRANSAKT_* variables or a .env file, built once at start.
+
+Settings are grouped per component (``settings.bank``, ``settings.mail``, ...), each group a
+small frozen model handed to the component that needs it, and nothing else. The variables keep
+their flat names: ``TRANSAKT_BANK_URL`` is ``settings.bank.url`` and ``TRANSAKT_NODE_ID`` is
+``settings.node_id`` (a group is the first word after the prefix). Code may also pass flat
+names (``Settings(bank_url=...)``, ``settings.with_values(live_queue_size=16)``).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Self
 
 from limits import parse_many
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = [
+    "DEFAULT_BANK_SECRET",
+    "DEFAULT_JWT_SECRET",
+    "BankSettings",
+    "BreakerSettings",
+    "DatabaseSettings",
+    "EmailSettings",
+    "IdempotencySettings",
+    "InsecureSettings",
+    "JwtSettings",
+    "LedgerSettings",
+    "LiveSettings",
+    "MailSettings",
+    "OutboxSettings",
+    "PasswordSettings",
+    "RabbitmqSettings",
+    "RedisSettings",
+    "Settings",
+    "SmtpSettings",
+    "ThrottleSettings",
+    "WalletSettings",
+]
 
 DEFAULT_JWT_SECRET = "dev-only-insecure-secret-change-me-0123456789"  # refused outside dev mode
 DEFAULT_BANK_SECRET = "dev-only-bank-service-secret-0123456789abcdef"  # refused outside dev mode
@@ -17,161 +47,304 @@ class InsecureSettings(ValueError):
     """A production setting was left at its insecure development default."""
 
 
+class _Group(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class DatabaseSettings(_Group):
+    """PostgreSQL: unset URL means the embedded server under the data directory."""
+
+    url: str | None = None
+    pool_min: int = Field(2, ge=1)
+    pool_max: int = Field(10, ge=1)
+
+    @model_validator(mode="after")
+    def _pool_bounds(self) -> Self:
+        if self.pool_max < self.pool_min:
+            raise ValueError("database_pool_max must be >= database_pool_min")
+        return self
+
+
+class RedisSettings(_Group):
+    """Redis (bank request buffer, throttles): unset URL means the embedded server."""
+
+    url: str | None = None
+
+
+class RabbitmqSettings(_Group):
+    """RabbitMQ: unset, everything runs in one process; set, nodes share wallets and events."""
+
+    url: str | None = None
+
+
+class JwtSettings(_Group):
+    """Access tokens: the HMAC secret (at least 32 characters in prod), algorithm, lifetime."""
+
+    secret: SecretStr = SecretStr(DEFAULT_JWT_SECRET)
+    algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
+    ttl_seconds: int = Field(3600, ge=60, le=7 * 24 * 3600)
+
+
+class PasswordSettings(_Group):
+    """The password rule."""
+
+    min_length: int = Field(8, ge=8)
+
+
+class WalletSettings(_Group):
+    """Wallet actors: passivation, mailbox, and the payments a wallet takes per second."""
+
+    idle_seconds: float = Field(120.0, gt=0)
+    mailbox_size: int = Field(1000, ge=1)
+    debits_per_second: float = Field(20.0, gt=0)
+    debit_burst: int = Field(40, ge=1)
+
+
+class LedgerSettings(_Group):
+    """Group commit: concurrent writer loops and the most transfers per transaction."""
+
+    writers: int = Field(2, ge=1, le=32)
+    batch_max: int = Field(512, ge=1, le=10000)
+
+
+class BankSettings(_Group):
+    """The sandbox bank: where the wallet calls it and with what secret, how the gateway
+    buffers and drains requests, and (for ``transakt bank``) where it listens, its schema,
+    cache and the faults it starts with."""
+
+    url: str = "http://127.0.0.1:8081"
+    host: str = "127.0.0.1"
+    port: int = Field(8081, ge=0, le=65535)
+    service_secret: SecretStr = SecretStr(DEFAULT_BANK_SECRET)
+    schema_: str = Field("bank", alias="schema")
+    call_timeout_seconds: float = Field(2.0, gt=0)
+    max_in_flight: int = Field(256, ge=1, le=100_000)
+    drain_concurrency: int = Field(32, ge=1, le=1024)
+    drain_batch: int = Field(256, ge=1, le=10_000)
+    sweep_seconds: float = Field(5.0, gt=0)
+    sweep_min_age_seconds: float = Field(3.0, ge=0)
+    reclaim_idle_seconds: float = Field(30.0, gt=0)
+    cache_size: int = Field(4096, ge=1)
+    cache_ttl_seconds: float = Field(300.0, gt=0)
+    fault_latency_ms: int = Field(0, ge=0, le=600_000)
+    fault_failure_rate: float = Field(0.0, ge=0, le=1)
+    fault_refuse_all: bool = False
+    fault_seed: int | None = None
+
+
+class BreakerSettings(_Group):
+    """The circuit breaker in front of the bank."""
+
+    failure_threshold: int = Field(5, ge=1)
+    reset_seconds: float = Field(5.0, gt=0)
+    reset_max_seconds: float = Field(60.0, gt=0)
+
+
+class SmtpSettings(_Group):
+    """The SMTP server; unset host means the local mail sink under the data directory."""
+
+    host: str | None = None
+    port: int = Field(1025, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    starttls: bool = False
+    timeout_seconds: float = Field(10.0, gt=0)
+
+
+class MailSettings(_Group):
+    """Who mail is from, who sends it, and how it is retried and leased."""
+
+    sender: str = Field("Transakt <no-reply@transakt.local>", alias="from")
+    in_process: bool = True
+    workers: int = Field(1, ge=1, le=32)
+    batch_size: int = Field(20, ge=1, le=1000)
+    retry_min_seconds: float = Field(1.0, gt=0)
+    retry_max_seconds: float = Field(300.0, gt=0)
+    # A claimed mail not marked within this time is claimed again (its worker died mid-send).
+    lease_seconds: float = Field(300.0, gt=0)
+
+
+class OutboxSettings(_Group):
+    """The outbox relay's safety-net poll, and how long relayed events are kept."""
+
+    poll_seconds: float = Field(1.0, gt=0)
+    retention_seconds: float = Field(7 * 24 * 3600.0, gt=0)
+
+
+class LiveSettings(_Group):
+    """The live feed (GET /api/v1/live)."""
+
+    queue_size: int = Field(256, ge=1, le=100_000)
+    max_connections_per_user: int = Field(16, ge=1, le=10_000)
+    heartbeat_seconds: float = Field(20.0, gt=0)
+
+
+def _limits(value: str) -> str:
+    try:
+        items = parse_many(value)
+    except ValueError as error:
+        raise ValueError(f"not a list of limits such as '5/minute;20/hour': {error}") from None
+    if not items:
+        raise ValueError("give at least one limit, such as '5/minute'")
+    return value
+
+
+class ThrottleSettings(_Group):
+    """Throttle rules: limits "count/window" joined by ";" (see transakt.services.throttle)."""
+
+    login_account: str = "5/minute;10/10 minutes;20/hour;40/day"
+    login_ip: str = "60/10 minutes;600/day"
+    signup_ip: str = "10/hour;50/day"
+    money_user: str = "30/minute;500/hour"
+    lookup_user: str = "60/minute;600/hour"
+    email_code_user: str = "10/hour"
+    email_resend_user: str = "3/hour;10/day"
+    bank_link_user: str = "3/day"
+    password_user: str = "5/10 minutes;20/day"
+
+    @field_validator("*")
+    @classmethod
+    def _valid_limits(cls, value: str) -> str:
+        return _limits(value)
+
+    def rules(self) -> dict[str, str]:
+        """Every rule by name."""
+        return self.model_dump()
+
+
+class EmailSettings(_Group):
+    """The code mailed to verify an address: its life and its tries."""
+
+    code_ttl_seconds: float = Field(1800.0, gt=0)
+    code_attempts: int = Field(5, ge=1, le=20)
+
+
+class IdempotencySettings(_Group):
+    """How long an Idempotency-Key keeps its first answer (at least an hour)."""
+
+    retention_seconds: float = Field(24 * 3600.0, ge=3600)
+
+
+#: Each group, by the first word of its variables' names.
+_GROUPS: dict[str, type[_Group]] = {
+    "database": DatabaseSettings,
+    "redis": RedisSettings,
+    "rabbitmq": RabbitmqSettings,
+    "jwt": JwtSettings,
+    "password": PasswordSettings,
+    "wallet": WalletSettings,
+    "ledger": LedgerSettings,
+    "bank": BankSettings,
+    "breaker": BreakerSettings,
+    "smtp": SmtpSettings,
+    "mail": MailSettings,
+    "outbox": OutboxSettings,
+    "live": LiveSettings,
+    "throttle": ThrottleSettings,
+    "email": EmailSettings,
+    "idempotency": IdempotencySettings,
+}
+
+
 class Settings(BaseSettings):
     """Everything a Transakt process can be configured with; nothing else reads the environment."""
 
     model_config = SettingsConfigDict(
-        env_prefix="TRANSAKT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="TRANSAKT_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        frozen=True,
     )
 
     mode: Literal["dev", "prod"] = "dev"
     node_id: str = "node-1"
     data_dir: Path = Path(".transakt")
-
-    # Process: which asyncio event loop servers run on ("auto": uvloop where installed).
+    # Which asyncio event loop servers run on ("auto": uvloop where installed).
     event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
+    log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
 
-    # HTTP front door.
+    # The HTTP front door, and the address clients use when it differs (a proxy, a container).
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     public_url: str | None = None
-
-    # Storage. Unset URLs mean: start the embedded PostgreSQL / Redis under data_dir.
-    database_url: str | None = None
-    database_pool_min: int = Field(2, ge=1)
-    database_pool_max: int = Field(10, ge=1)
-    redis_url: str | None = None
-    rabbitmq_url: str | None = None
+    # Reverse proxies whose X-Forwarded-For names the client (comma-separated).
+    trusted_proxies: str = ""
+    request_timeout_seconds: float = Field(10.0, gt=0)
+    # Wallets fall into this many shards (a stable hash of the wallet id) across nodes.
     shards: int = Field(64, ge=1, le=4096)
 
-    # Auth.
-    jwt_secret: SecretStr = SecretStr(DEFAULT_JWT_SECRET)
-    jwt_algorithm: Literal["HS256", "HS384", "HS512"] = "HS256"
-    jwt_ttl_seconds: int = Field(3600, ge=60, le=7 * 24 * 3600)
-    password_min_length: int = Field(8, ge=8)
+    database: DatabaseSettings = DatabaseSettings()
+    redis: RedisSettings = RedisSettings()
+    rabbitmq: RabbitmqSettings = RabbitmqSettings()
+    jwt: JwtSettings = JwtSettings()
+    password: PasswordSettings = PasswordSettings()
+    wallet: WalletSettings = WalletSettings()
+    ledger: LedgerSettings = LedgerSettings()
+    bank: BankSettings = BankSettings()
+    breaker: BreakerSettings = BreakerSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    mail: MailSettings = MailSettings()
+    outbox: OutboxSettings = OutboxSettings()
+    live: LiveSettings = LiveSettings()
+    throttle: ThrottleSettings = ThrottleSettings()
+    email: EmailSettings = EmailSettings()
+    idempotency: IdempotencySettings = IdempotencySettings()
 
-    # Wallet actors and group commit.
-    wallet_idle_seconds: float = Field(120.0, gt=0)
-    wallet_mailbox_size: int = Field(1000, ge=1)
-    ledger_writers: int = Field(2, ge=1, le=32)
-    ledger_batch_max: int = Field(512, ge=1, le=10000)
-    request_timeout_seconds: float = Field(10.0, gt=0)
-
-    # Sandbox bank and the gateway to it.
-    bank_url: str = "http://127.0.0.1:8081"
-    bank_host: str = "127.0.0.1"
-    bank_port: int = Field(8081, ge=0, le=65535)
-    bank_service_secret: SecretStr = SecretStr(DEFAULT_BANK_SECRET)
-    bank_schema: str = "bank"
-    bank_call_timeout_seconds: float = Field(2.0, gt=0)
-    breaker_failure_threshold: int = Field(5, ge=1)
-    breaker_reset_seconds: float = Field(5.0, gt=0)
-    breaker_reset_max_seconds: float = Field(60.0, gt=0)
-    # Bank requests: how many go to the bank at once, and how the buffer is drained and rebuilt.
-    bank_max_in_flight: int = Field(256, ge=1, le=100_000)
-    bank_drain_concurrency: int = Field(32, ge=1, le=1024)
-    bank_drain_batch: int = Field(256, ge=1, le=10_000)
-    bank_sweep_seconds: float = Field(5.0, gt=0)
-    bank_sweep_min_age_seconds: float = Field(3.0, ge=0)
-    bank_reclaim_idle_seconds: float = Field(30.0, gt=0)
-    # The sandbox bank process: its account cache and the faults it starts with.
-    bank_cache_size: int = Field(4096, ge=1)
-    bank_cache_ttl_seconds: float = Field(300.0, gt=0)
-    bank_fault_latency_ms: int = Field(0, ge=0, le=600_000)
-    bank_fault_failure_rate: float = Field(0.0, ge=0, le=1)
-    bank_fault_refuse_all: bool = False
-    bank_fault_seed: int | None = None
-
-    # E-mail.
-    smtp_host: str | None = None
-    smtp_port: int = Field(1025, ge=1, le=65535)
-    smtp_username: str | None = None
-    smtp_password: SecretStr | None = None
-    smtp_starttls: bool = False
-    mail_from: str = "Transakt <no-reply@transakt.local>"
-    smtp_timeout_seconds: float = Field(10.0, gt=0)
-    # Mail is sent by `transakt worker`; a node also sends it itself unless told otherwise.
-    mail_in_process: bool = True
-    mail_workers: int = Field(1, ge=1, le=32)
-    mail_batch_size: int = Field(20, ge=1, le=1000)
-    mail_retry_min_seconds: float = Field(1.0, gt=0)
-    mail_retry_max_seconds: float = Field(300.0, gt=0)
-    # A claimed mail not marked within this time is claimed again (its worker died mid-send).
-    mail_lease_seconds: float = Field(300.0, gt=0)
-
-    # Outbox relay and the live feed (GET /api/v1/live).
-    outbox_poll_seconds: float = Field(1.0, gt=0)
-    # Relayed (and, where mail reads them, mailed) events are deleted once this old.
-    outbox_retention_seconds: float = Field(7 * 24 * 3600.0, gt=0)
-    live_queue_size: int = Field(256, ge=1, le=100_000)
-    live_max_connections_per_user: int = Field(16, ge=1, le=10_000)
-    live_heartbeat_seconds: float = Field(20.0, gt=0)
-
-    # Trust: throttling (counts in Redis; each rule is "count/window" limits joined by ";"),
-    # the proofs of an e-mail address, and how long answers stay under Idempotency-Keys.
-    throttle_login_account: str = "5/minute;10/10 minutes;20/hour;40/day"
-    throttle_login_ip: str = "60/10 minutes;600/day"
-    throttle_signup_ip: str = "10/hour;50/day"
-    throttle_money_user: str = "30/minute;500/hour"
-    throttle_lookup_user: str = "60/minute;600/hour"
-    throttle_email_code_user: str = "10/hour"
-    throttle_email_resend_user: str = "3/hour;10/day"
-    throttle_bank_link_user: str = "3/day"
-    throttle_password_user: str = "5/10 minutes;20/day"
-    # A wallet's payments, counted by its actor (no Redis on the payment path).
-    wallet_debits_per_second: float = Field(20.0, gt=0)
-    wallet_debit_burst: int = Field(40, ge=1)
-    email_code_ttl_seconds: float = Field(1800.0, gt=0)
-    email_code_attempts: int = Field(5, ge=1, le=20)
-    idempotency_retention_seconds: float = Field(24 * 3600.0, ge=3600)
-    # Addresses of reverse proxies whose X-Forwarded-For names the client (comma-separated).
-    trusted_proxies: str = ""
-
-    log_level: str = "INFO"
+    @model_validator(mode="before")
+    @classmethod
+    def _fold_flat_names(cls, data: Any) -> Any:
+        """Accept ``bank_url=...`` beside ``bank={"url": ...}``, as the variables are named."""
+        if not isinstance(data, dict):
+            return data
+        folded: dict[str, Any] = {}
+        flat: list[tuple[str, str, Any]] = []
+        for name, value in data.items():
+            group, _, rest = name.partition("_")
+            if group in _GROUPS and rest and name not in cls.model_fields:
+                flat.append((group, rest, value))  # a flat name wins over its group's dict
+            elif name in _GROUPS and isinstance(value, BaseModel):
+                folded[name] = value.model_dump(by_alias=True)
+            else:
+                folded[name] = value
+        for group, rest, value in flat:
+            section = folded.get(group)
+            folded[group] = {**(section if isinstance(section, dict) else {}), rest: value}
+        return folded
 
     @model_validator(mode="after")
-    def _refuse_insecure_production(self) -> Settings:
+    def _refuse_insecure_production(self) -> Self:
         if self.mode != "dev":
-            if self.jwt_secret.get_secret_value() == DEFAULT_JWT_SECRET:
+            if self.jwt.secret.get_secret_value() == DEFAULT_JWT_SECRET:
                 raise InsecureSettings("TRANSAKT_JWT_SECRET must be set outside dev mode")
-            if self.bank_service_secret.get_secret_value() == DEFAULT_BANK_SECRET:
+            if self.bank.service_secret.get_secret_value() == DEFAULT_BANK_SECRET:
                 raise InsecureSettings("TRANSAKT_BANK_SERVICE_SECRET must be set outside dev mode")
-            if len(self.jwt_secret.get_secret_value()) < 32:
+            if len(self.jwt.secret.get_secret_value()) < 32:
                 raise InsecureSettings("TRANSAKT_JWT_SECRET must be at least 32 characters")
-        if self.database_pool_max < self.database_pool_min:
-            raise ValueError("database_pool_max must be >= database_pool_min")
         return self
 
-    @field_validator(
-        "throttle_login_account",
-        "throttle_login_ip",
-        "throttle_signup_ip",
-        "throttle_money_user",
-        "throttle_lookup_user",
-        "throttle_email_code_user",
-        "throttle_email_resend_user",
-        "throttle_bank_link_user",
-        "throttle_password_user",
-    )
-    @classmethod
-    def _valid_limits(cls, value: str) -> str:
-        try:
-            items = parse_many(value)
-        except ValueError as error:
-            raise ValueError(f"not a list of limits such as '5/minute;20/hour': {error}") from None
-        if not items:
-            raise ValueError("give at least one limit, such as '5/minute'")
-        return value
+    def with_values(self, **values: Any) -> Settings:
+        """A copy with some values changed, by their flat names (``live_queue_size=16``)."""
+        return type(self).model_validate({**self.model_dump(by_alias=True), **values})
 
-    def throttle_rules(self) -> dict[str, str]:
-        """Every throttle rule by name (``throttle_<name>``)."""
-        return {
-            name.removeprefix("throttle_"): getattr(self, name)
-            for name in type(self).model_fields
-            if name.startswith("throttle_")
-        }
+    @classmethod
+    def flat_names(cls) -> list[str]:
+        """Every setting by its flat name (the variable without TRANSAKT_), in order."""
+        names: list[str] = []
+        for name in cls.model_fields:
+            group = _GROUPS.get(name)
+            if group is None:
+                names.append(name)
+            else:
+                names.extend(
+                    f"{name}_{sub.alias or key}" for key, sub in group.model_fields.items()
+                )
+        return names
 
     @property
     def embedded(self) -> bool:
         """True when no database URL is configured: the node runs its own PostgreSQL."""
-        return self.database_url is None
+        return self.database.url is None

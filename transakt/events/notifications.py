@@ -81,12 +81,12 @@ class Notifications:
 def mail_config(settings: Settings) -> MailConfig:
     """The EmailActor's configuration from the settings."""
     return MailConfig(
-        sender=settings.mail_from,
-        batch_size=settings.mail_batch_size,
-        lease_seconds=settings.mail_lease_seconds,
-        retry_min_seconds=settings.mail_retry_min_seconds,
-        retry_max_seconds=settings.mail_retry_max_seconds,
-        poll_seconds=settings.outbox_poll_seconds,
+        sender=settings.mail.sender,
+        batch_size=settings.mail.batch_size,
+        lease_seconds=settings.mail.lease_seconds,
+        retry_min_seconds=settings.mail.retry_min_seconds,
+        retry_max_seconds=settings.mail.retry_max_seconds,
+        poll_seconds=settings.outbox.poll_seconds,
     )
 
 
@@ -107,15 +107,15 @@ async def open_notifications(
         pool = await create_pool(
             database_url,
             min_size=1,
-            max_size=(settings.mail_workers if mail else 0) + 1,
+            max_size=(settings.mail.workers if mail else 0) + 1,
             application_name="transakt-notifications",
         )
         stack.push_async_callback(pool.close)
         hub = (
             LiveHub(
                 system.events,
-                queue_size=settings.live_queue_size,
-                max_per_user=settings.live_max_connections_per_user,
+                queue_size=settings.live.queue_size,
+                max_per_user=settings.live.max_connections_per_user,
             )
             if live
             else None
@@ -126,8 +126,8 @@ async def open_notifications(
             database_url,
             pool,
             system.events,
-            poll_seconds=settings.outbox_poll_seconds,
-            retention_seconds=settings.outbox_retention_seconds,
+            poll_seconds=settings.outbox.poll_seconds,
+            retention_seconds=settings.outbox.retention_seconds,
         )
         notifications = Notifications(relay=relay, live=hub)
         if mail:
@@ -139,7 +139,7 @@ async def open_notifications(
             policy = RestartPolicy(
                 max_restarts=100, within=600.0, min_backoff=0.5, max_backoff=60.0
             )
-            for index in range(settings.mail_workers):
+            for index in range(settings.mail.workers):
                 ref = system.spawn(
                     lambda: EmailActor(pool, sink, config),
                     name=f"email-{index}",

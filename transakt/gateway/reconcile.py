@@ -124,8 +124,8 @@ async def reconcile(
     finally:
         await pool.close()
 
-    secret = settings.bank_service_secret.get_secret_value()
-    async with BankClient(settings.bank_url, secret, timeout=30.0) as bank:
+    secret = settings.bank.service_secret.get_secret_value()
+    async with BankClient(settings.bank.url, secret, timeout=30.0) as bank:
         at_bank = await _bank_transfers(bank, sorted(accounts))
         report.bank_transfers = len(at_bank)
         known: set[str] = set()

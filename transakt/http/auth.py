@@ -60,7 +60,7 @@ class Claims:
 def issue_access_token(
     settings: Settings, user_id: str, *, version: int = 0, now: int | None = None
 ) -> AccessToken:
-    """Sign a token naming ``user_id`` that expires after ``settings.jwt_ttl_seconds``.
+    """Sign a token naming ``user_id`` that expires after ``settings.jwt.ttl_seconds``.
 
     ``version`` is the user's token version: a password change raises it, which ends every
     token carrying a lower one.
@@ -69,16 +69,16 @@ def issue_access_token(
     claims = {
         "sub": user_id,
         "iat": issued_at,
-        "exp": issued_at + settings.jwt_ttl_seconds,
+        "exp": issued_at + settings.jwt.ttl_seconds,
         "iss": TOKEN_ISSUER,
         "aud": TOKEN_AUDIENCE,
         "jti": uuid.uuid4().hex,
         "ver": version,
     }
     token = jwt.encode(
-        claims, settings.jwt_secret.get_secret_value(), algorithm=settings.jwt_algorithm
+        claims, settings.jwt.secret.get_secret_value(), algorithm=settings.jwt.algorithm
     )
-    return AccessToken(token=token, expires_in=settings.jwt_ttl_seconds)
+    return AccessToken(token=token, expires_in=settings.jwt.ttl_seconds)
 
 
 @functools.lru_cache(maxsize=65_536)
@@ -119,7 +119,7 @@ def decode_access_token(settings: Settings, token: str) -> Claims:
     """The claims of a valid token; Unauthorized for a forged, expired or foreign one."""
     try:
         claims = _verified_claims(
-            settings.jwt_secret.get_secret_value(), settings.jwt_algorithm, token
+            settings.jwt.secret.get_secret_value(), settings.jwt.algorithm, token
         )
     except jwt.ExpiredSignatureError:
         raise Unauthorized("the access token has expired; log in again") from None

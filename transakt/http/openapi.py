@@ -424,7 +424,7 @@ def _paths() -> Json:
 def build_openapi(settings: Settings) -> Json:
     """The OpenAPI 3.1 document for a node configured with ``settings``."""
     signup = _request_schema(SignupBody, "SignupRequest")
-    signup["properties"]["password"]["minLength"] = settings.password_min_length
+    signup["properties"]["password"]["minLength"] = settings.password.min_length
     transfer = _request_schema(TransferBody, "TransferRequest")
     transfer["description"] = "give exactly one of to_wallet and to_email"
     transfer["oneOf"] = [{"required": ["to_wallet"]}, {"required": ["to_email"]}]

@@ -132,8 +132,8 @@ def create_app(
         raise ValueError(f"verification_ttl must be positive: {verification_ttl!r}")
     metrics = BankMetrics()
     injector = FaultInjector(faults)
-    secret = settings.bank_service_secret.get_secret_value()
-    schema = settings.bank_schema
+    secret = settings.bank.service_secret.get_secret_value()
+    schema = settings.bank.schema_
     # Outermost first: errors wrap everything; faults come before auth, as a bank that is
     # down answers nobody.
     app = web.Application(
@@ -153,7 +153,7 @@ def create_app(
         pool = await asyncpg.create_pool(
             database_url,
             min_size=1,
-            max_size=settings.database_pool_max,
+            max_size=settings.database.pool_max,
             server_settings={"application_name": "transakt-bank"},
         )
         try:
@@ -175,28 +175,28 @@ def create_app(
 
 
 def run(settings: Settings, database_url: str) -> None:
-    """Serve the bank on settings.bank_host:bank_port until SIGINT or SIGTERM (blocking)."""
+    """Serve the bank on settings.bank.host:bank_port until SIGINT or SIGTERM (blocking)."""
     run_loop(_serve(settings, database_url), settings.event_loop)
 
 
 async def _serve(settings: Settings, database_url: str) -> None:
     faults = Faults(
-        latency_ms=settings.bank_fault_latency_ms,
-        failure_rate=settings.bank_fault_failure_rate,
-        refuse_all=settings.bank_fault_refuse_all,
-        seed=settings.bank_fault_seed,
+        latency_ms=settings.bank.fault_latency_ms,
+        failure_rate=settings.bank.fault_failure_rate,
+        refuse_all=settings.bank.fault_refuse_all,
+        seed=settings.bank.fault_seed,
     )
     app = create_app(
         settings,
         database_url,
         faults=faults,
-        cache_size=settings.bank_cache_size,
-        cache_ttl=settings.bank_cache_ttl_seconds,
+        cache_size=settings.bank.cache_size,
+        cache_ttl=settings.bank.cache_ttl_seconds,
     )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, settings.bank_host, settings.bank_port)
+        site = web.TCPSite(runner, settings.bank.host, settings.bank.port)
         await site.start()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

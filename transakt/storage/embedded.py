@@ -458,8 +458,8 @@ def start_embedded_redis(data_dir: Path) -> EmbeddedServer:
 @contextlib.contextmanager
 def resolved_database(settings: Settings) -> Iterator[str]:
     """Yield the database URL: the configured one, or an embedded server's for the duration."""
-    if settings.database_url is not None:
-        yield settings.database_url
+    if settings.database.url is not None:
+        yield settings.database.url
         return
     server = start_embedded_postgres(settings.data_dir)
     try:
@@ -473,7 +473,7 @@ def resolved_services(settings: Settings) -> Iterator[ResolvedServices]:
     """Blocking twin of services(), for code that runs no event loop of its own yet."""
     with contextlib.ExitStack() as stack:
         database_url = stack.enter_context(resolved_database(settings))
-        redis_url = settings.redis_url
+        redis_url = settings.redis.url
         if redis_url is None:
             server = start_embedded_redis(settings.data_dir)
             stack.callback(server.stop)
@@ -485,12 +485,12 @@ def resolved_services(settings: Settings) -> Iterator[ResolvedServices]:
 async def services(settings: Settings) -> AsyncIterator[ResolvedServices]:
     """Resolve database and Redis URLs, starting embedded servers (in threads) when unset."""
     async with contextlib.AsyncExitStack() as stack:
-        database_url = settings.database_url
+        database_url = settings.database.url
         if database_url is None:
             postgres = await asyncio.to_thread(start_embedded_postgres, settings.data_dir)
             stack.push_async_callback(asyncio.to_thread, postgres.stop)
             database_url = postgres.url
-        redis_url = settings.redis_url
+        redis_url = settings.redis.url
         if redis_url is None:
             redis_server = await asyncio.to_thread(start_embedded_redis, settings.data_dir)
             stack.push_async_callback(asyncio.to_thread, redis_server.stop)

@@ -192,14 +192,14 @@ class FileSink:
 
 def transport_from_settings(settings: Settings) -> MailTransport:
     """SMTP when ``smtp_host`` is set, else the file sink under ``data_dir/mail``."""
-    if settings.smtp_host is None:
+    if settings.smtp.host is None:
         return FileSink(settings.data_dir.expanduser() / "mail")
-    password = settings.smtp_password
+    password = settings.smtp.password
     return SmtpTransport(
-        settings.smtp_host,
-        settings.smtp_port,
-        username=settings.smtp_username,
+        settings.smtp.host,
+        settings.smtp.port,
+        username=settings.smtp.username,
         password=password.get_secret_value() if password is not None else None,
-        starttls=settings.smtp_starttls,
-        timeout=settings.smtp_timeout_seconds,
+        starttls=settings.smtp.starttls,
+        timeout=settings.smtp.timeout_seconds,
     )

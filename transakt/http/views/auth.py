@@ -51,7 +51,7 @@ async def signup(request: web.Request) -> web.Response:
     body = validate_body(
         SignupBody,
         await read_json_object(request),
-        context={"password_min_length": settings.password_min_length},
+        context={"password_min_length": settings.password.min_length},
     )
     signed_up = await node_of(request).accounts.signup(
         body.email, body.password, body.name, body.bank_account, client_address(request)
@@ -90,7 +90,7 @@ async def change_password(request: web.Request) -> web.Response:
     body = validate_body(
         ChangePasswordBody,
         await read_json_object(request),
-        context={"password_min_length": settings.password_min_length},
+        context={"password_min_length": settings.password.min_length},
     )
     user = await node_of(request).accounts.change_password(
         current_user_id(request), body.current_password, body.new_password

@@ -52,7 +52,7 @@ async def live(request: web.Request) -> web.StreamResponse:
     if hub is None:
         raise Overloaded("the live feed is not running on this node", retry_after=5.0)
     websocket = web.WebSocketResponse(
-        heartbeat=request.app[SETTINGS_KEY].live_heartbeat_seconds,
+        heartbeat=request.app[SETTINGS_KEY].live.heartbeat_seconds,
         timeout=_CLOSE_TIMEOUT_SECONDS,
         max_msg_size=_MAX_CLIENT_MESSAGE,
         # Messages are a few hundred bytes: compressing each costs more CPU than it saves.
