@@ -38,11 +38,10 @@ from pydantic import SecretStr
 from servicekit import in_ci, unavailable
 from trustkit import link_bank_account, verify_email
 
-from transakt.config import Settings
+from transakt.config import ResolvedServices, Settings
 from transakt.gateway import BankClient
 from transakt.http import create_app
 from transakt.sandbox import create_app as create_bank_app
-from transakt.storage.embedded import ResolvedServices
 from transakt.testing import fund_wallet
 
 DEFAULT_TEST_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"

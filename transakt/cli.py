@@ -30,7 +30,7 @@ from transakt.loop import run as run_loop
 
 if TYPE_CHECKING:
     from transakt.bankapi.models import BankAccount
-    from transakt.storage.embedded import ResolvedServices
+    from transakt.config import ResolvedServices
 
 log = logging.getLogger("transakt.cli")
 

@@ -35,7 +35,7 @@ from transakt.storage.writer import LedgerWriter
 if TYPE_CHECKING:
     import asyncpg
 
-    from transakt.storage.embedded import ResolvedServices
+    from transakt.config import ResolvedServices
 
 
 @dataclass(slots=True)

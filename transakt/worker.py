@@ -12,11 +12,10 @@ import asyncio
 import logging
 import signal
 
-from transakt.config import Settings
+from transakt.config import ResolvedServices, Settings
 from transakt.events.notifications import open_notifications
 from transakt.loop import run as run_loop
 from transakt.runtime import ActorSystem
-from transakt.storage.embedded import ResolvedServices
 from transakt.storage.migrate import migrate
 
 __all__ = ["run", "serve_worker"]

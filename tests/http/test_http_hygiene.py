@@ -31,13 +31,12 @@ from aiohttp import web
 from httpkit import MakeUser
 from multidict import CIMultiDict
 
-from transakt.config import Settings
+from transakt.config import ResolvedServices, Settings
 from transakt.errors import ClientDisconnected
 from transakt.http import create_app
 from transakt.http._json import read_json_object
 from transakt.http.server import TransaktAppRunner, serve
 from transakt.logs import TEXT_FORMAT, TextFormatter, configure_logging, escape_controls
-from transakt.storage.embedded import ResolvedServices
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",

@@ -14,7 +14,7 @@ import pytest
 _SERVE = """
 from transakt.config import Settings
 from transakt.http import run
-from transakt.storage.embedded import ResolvedServices
+from transakt.config import ResolvedServices
 
 settings = Settings(_env_file=None)
 run(settings, ResolvedServices(database_url=settings.database.url, redis_url=settings.redis.url))

@@ -18,11 +18,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from httpkit import Api, Fund, MakeUser, Person
 
 from live.conftest import DEADLINE_SECONDS, wait_until
-from transakt.config import Settings
+from transakt.config import ResolvedServices, Settings
 from transakt.http import create_app
 from transakt.http.auth import issue_access_token
 from transakt.http.keys import NODE_KEY
-from transakt.storage.embedded import ResolvedServices
 
 App = TestClient[web.Request, web.Application]
 WALLET_FIELDS = {"id", "currency", "balance", "available", "pending_in", "pending_out"}

@@ -16,11 +16,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from httpkit import Api
 
-from transakt.config import Settings
+from transakt.config import ResolvedServices, Settings
 from transakt.http import create_app
 from transakt.http.keys import NODE_KEY
 from transakt.node import Node
-from transakt.storage.embedded import ResolvedServices
 
 OpenNode = Callable[..., Awaitable[tuple[Api, Node]]]
 

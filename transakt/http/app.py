@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from transakt.config import Settings
+from transakt.config import ResolvedServices, Settings
 from transakt.http._json import dumps
 from transakt.http.constants import MAX_BODY_BYTES
 from transakt.http.keys import NODE_KEY, SETTINGS_KEY
@@ -19,7 +19,6 @@ from transakt.http.server import serve
 from transakt.http.views.live import close_live_connections
 from transakt.loop import run as run_loop
 from transakt.node import open_node
-from transakt.storage.embedded import ResolvedServices
 
 __all__ = ["create_app", "run"]
 

@@ -77,14 +77,6 @@ class EmbeddedServer:
             release()
 
 
-@dataclass(frozen=True, slots=True)
-class ResolvedServices:
-    """The URLs a node uses: configured ones, or those of the embedded servers it started."""
-
-    database_url: str
-    redis_url: str
-
-
 # --------------------------------------------------------------------------------------------
 # Cross-process bookkeeping
 # --------------------------------------------------------------------------------------------
