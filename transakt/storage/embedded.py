@@ -37,6 +37,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from transakt.config.services import ResolvedServices
+
 if TYPE_CHECKING:
     from transakt.config.settings import Settings
 
