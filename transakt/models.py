@@ -8,6 +8,8 @@ from functools import lru_cache
 from typing import Any, Literal
 
 TransferKind = Literal["p2p", "deposit", "withdrawal"]
+BankRequestKind = Literal["deposit", "withdrawal"]
+LinkStatus = Literal["pending", "linked", "failed"]
 TransferStatus = Literal["pending", "posted", "voided"]
 
 
@@ -116,4 +118,33 @@ class Transfer:
             body["reason"] = self.reason
         if self.posted_at is not None:
             body["posted_at"] = rfc3339(self.posted_at)
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class BankLink:
+    """A user's bank account and how far the proof that they hold it has come."""
+
+    user_id: str
+    bank_account: str
+    currency: str
+    status: LinkStatus
+    verification_id: str | None
+    attempts_left: int | None
+    expires_at: datetime | None
+    linked_at: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The public shape: the account number masked but for its last four characters."""
+        body: dict[str, Any] = {
+            "account": "•••• " + self.bank_account[-4:],
+            "currency": self.currency,
+            "status": self.status,
+        }
+        if self.status != "linked":
+            body["attempts_left"] = self.attempts_left
+            body["expires_at"] = rfc3339(self.expires_at)
+            body["verification_started"] = self.verification_id is not None
+        else:
+            body["linked_at"] = rfc3339(self.linked_at)
         return body

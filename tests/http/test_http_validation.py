@@ -256,7 +256,7 @@ def test_request_hash_ignores_key_order_and_whitespace_but_not_values() -> None:
 
 def test_tokens_round_trip_and_expire() -> None:
     token = issue_access_token(SETTINGS, "usr_1")
-    assert token.expires_in == SETTINGS.jwt_ttl_seconds
+    assert token.expires_in == SETTINGS.jwt.ttl_seconds
     assert decode_access_token(SETTINGS, token.token).user_id == "usr_1"
     expired = issue_access_token(SETTINGS, "usr_1", now=int(time.time()) - 7200)
     with pytest.raises(Unauthorized, match="expired"):

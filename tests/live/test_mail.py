@@ -23,8 +23,9 @@ from live.conftest import (
     wait_until,
 )
 from transakt.config import Settings
+from transakt.events.mail.planning import plan_mails
 from transakt.storage.ledger import commit_batch
-from transakt.storage.mail import claim_due, plan_mails
+from transakt.storage.mail import claim_due
 from transakt.storage.records import Applied, NewTransfer, Settlement
 
 pytestmark = pytest.mark.usefixtures("quiet_mail")

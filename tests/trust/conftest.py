@@ -40,7 +40,7 @@ async def open_node(
     clients: list[TestClient[web.Request, web.Application]] = []
 
     async def start(**overrides: Any) -> tuple[Api, Node]:
-        settings = wallet_settings.with_values(trusted_proxies="127.0.0.1", **overrides)
+        settings = wallet_settings.with_values(**{"trusted_proxies": "127.0.0.1", **overrides})
         client = TestClient(TestServer(create_app(settings, services), host="127.0.0.1"))
         await client.start_server()
         clients.append(client)

@@ -28,7 +28,7 @@ from transakt.events.mail import (
     TransientMailError,
     compose,
 )
-from transakt.events.mail.planning import MAIL_QUEUED_TOPIC, MAIL_TOPICS
+from transakt.events.mail.planning import MAIL_QUEUED_TOPIC, MAIL_TOPICS, plan_mails
 from transakt.runtime import Actor, ActorDeadError, MailboxFull, Subscription
 from transakt.runtime.clock import TimerHandle
 from transakt.storage import mail as store
@@ -134,7 +134,7 @@ class EmailActor(Actor):
         self._poll_queued = False
         batch = self._config.batch_size
         async with self._pool.acquire() as connection:
-            planned, _mails = await store.plan_mails(connection, batch)
+            planned, _mails = await plan_mails(connection, batch)
             due = await store.claim_due(connection, batch, self._config.lease_seconds)
             if due:
                 await self._send(connection, due)

@@ -33,8 +33,8 @@ from transakt.errors import (
 from transakt.http._json import json_response
 from transakt.http.keys import REQUEST_ID_KEY
 from transakt.http.typing import Handler
+from transakt.outages import STORAGE_UNAVAILABLE
 from transakt.runtime import ActorDeadError, AskTimeout, MailboxFull
-from transakt.storage.errors import STORAGE_UNAVAILABLE
 
 __all__ = [
     "domain_error_parts",

@@ -29,30 +29,13 @@ from transakt.errors import (
 )
 from transakt.gateway.gateway import BankGateway
 from transakt.ids import uuid4_hex
-from transakt.models import User, rfc3339
+from transakt.models import BankLink, User
 from transakt.services.throttle import Throttle
 from transakt.storage import trust
-from transakt.storage.trust import BankLink
 
-__all__ = ["BankLinks", "link_json"]
+__all__ = ["BankLinks"]
 
 _MAX_KNOWN_LINKS = 200_000
-
-
-def link_json(link: BankLink) -> dict[str, object]:
-    """The public shape of a link: the account number masked but for its last four."""
-    body: dict[str, object] = {
-        "account": "•••• " + link.bank_account[-4:],
-        "currency": link.currency,
-        "status": link.status,
-    }
-    if link.status != "linked":
-        body["attempts_left"] = link.attempts_left
-        body["expires_at"] = rfc3339(link.expires_at)
-        body["verification_started"] = link.verification_id is not None
-    else:
-        body["linked_at"] = rfc3339(link.linked_at)
-    return body
 
 
 class BankLinks:

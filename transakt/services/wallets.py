@@ -19,6 +19,7 @@ from transakt.models import Transfer, Wallet
 from transakt.runtime import ActorSystem
 from transakt.services.idempotency import Idempotency, IdempotencyKey, Replay
 from transakt.services.throttle import Throttle
+from transakt.storage.outbox import wallets_with_snapshot
 from transakt.storage.records import (
     Applied,
     IdempotencyRecord,
@@ -147,6 +148,11 @@ class WalletService:
         return await self._repository.create_wallet(
             new_id("wal"), user_id, currency, settlement_id(currency), record
         )
+
+    async def live_snapshot(self, user_id: str) -> tuple[str, list[Wallet]]:
+        """The user's wallets and the transaction snapshot they were read in, for a live feed
+        (events of transactions the snapshot already shows are not sent on)."""
+        return await wallets_with_snapshot(self._repository.pool, user_id)
 
     async def get_wallet(self, user_id: str, wallet_id: str) -> Wallet:
         """One of the user's wallets."""

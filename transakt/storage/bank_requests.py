@@ -13,7 +13,7 @@ from typing import Literal, cast
 
 import asyncpg
 
-from transakt.models import TransferStatus
+from transakt.models import BankRequestKind, TransferStatus
 
 __all__ = [
     "BankRequest",
@@ -23,7 +23,6 @@ __all__ = [
     "recorded_bank_transfers",
 ]
 
-BankRequestKind = Literal["deposit", "withdrawal"]
 
 # Uses the partial index transfers_pending (kind, seq) WHERE status = 'pending'.
 _PENDING = """

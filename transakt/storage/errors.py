@@ -1,19 +1,7 @@
-"""What a lost or unreachable database looks like, named once for everyone who must handle it."""
+"""What a lost or unreachable database looks like (defined in ``transakt.outages``)."""
 
 from __future__ import annotations
 
-from typing import Final
+from transakt.outages import STORAGE_UNAVAILABLE
 
-import asyncpg
-
-# Raised when the database is down, restarting, out of connections, or the connection drops
-# mid-query: the request's outcome may be unknown, so callers answer "retry later" (503 with
-# Retry-After), never "bad request" or a bare 500.
-STORAGE_UNAVAILABLE: Final[tuple[type[BaseException], ...]] = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.InternalClientError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.AdminShutdownError,
-    ConnectionError,
-)
+__all__ = ["STORAGE_UNAVAILABLE"]

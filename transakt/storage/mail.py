@@ -4,7 +4,7 @@ Two steps, each safe with any number of workers (FOR UPDATE SKIP LOCKED):
 
 1. plan: claim transfer events no worker has planned yet, write one ``mail_deliveries`` row per
    (event, recipient) (a replay cannot add a second), and mark the events planned, in one
-   transaction;
+   transaction (which mails an event means is decided in ``transakt.events.mail.planning``);
 2. send: claim due rows, which pushes their ``next_attempt_at`` a lease ahead, then mark each
    sent once the server accepted it, or due again after a backoff, or failed for good.
 """
@@ -14,19 +14,27 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Literal, cast
 
-from transakt.events.mail.planning import MailTemplate, PlannedMail, planned_mails
+import asyncpg
+
 from transakt.storage.typing import Connection
+
+#: The mails there are (the mail_deliveries table's CHECK constraint lists the same).
+MailTemplate = Literal["sent", "received", "deposited", "withdrawn", "failed", "verify_email"]
 
 __all__ = [
     "MailDelivery",
+    "MailTemplate",
     "claim_due",
+    "claim_unplanned_events",
+    "insert_deliveries",
     "mark_failed",
+    "mark_planned",
     "mark_retry",
     "mark_sent",
-    "plan_mails",
     "seconds_until_due",
+    "users_by_id",
 ]
 
 # The predicate repeats the partial index outbox_mail_unplanned's, so the index is used.
@@ -94,42 +102,27 @@ class MailDelivery:
     attempts: int = 0
 
 
-async def plan_mails(connection: Connection, limit: int) -> tuple[int, int]:
-    """Turn up to ``limit`` unplanned transfer events into mail rows; (events, mails) planned."""
-    async with connection.transaction():
-        events = await connection.fetch(_CLAIM_EVENTS, limit)
-        if not events:
-            return 0, 0
-        plans: list[tuple[str, dict[str, Any], PlannedMail]] = []
-        for event in events:
-            payload = json.loads(event["payload"])
-            for mail in planned_mails(event["topic"], payload):
-                plans.append((event["event_id"], payload, mail))
-        people = {p.recipient for _e, _p, p in plans} | {
-            p.counterpart for _e, _p, p in plans if p.counterpart is not None
-        }
-        users = {row["id"]: row for row in await connection.fetch(_USERS, list(people))}
-        rows = []
-        for event_id, payload, mail in plans:
-            recipient = users.get(mail.recipient)
-            if recipient is None:
-                continue  # no such user (cannot happen with the foreign keys): nobody to mail
-            other = users.get(mail.counterpart) if mail.counterpart is not None else None
-            rows.append(
-                (
-                    event_id,
-                    mail.recipient,
-                    mail.template,
-                    recipient["email"],
-                    recipient["name"],
-                    other["name"] if other is not None else None,
-                    json.dumps(payload["transfer"]),
-                )
-            )
-        if rows:
-            await connection.execute(_INSERT, *(list(column) for column in zip(*rows, strict=True)))
-        await connection.execute(_MARK_PLANNED, [event["id"] for event in events])
-    return len(events), len(rows)
+async def claim_unplanned_events(connection: Connection, limit: int) -> list[asyncpg.Record]:
+    """Lock up to ``limit`` transfer events no worker has planned mail for (in the caller's
+    transaction; other workers skip them)."""
+    return list(await connection.fetch(_CLAIM_EVENTS, limit))
+
+
+async def users_by_id(connection: Connection, user_ids: Sequence[str]) -> dict[str, asyncpg.Record]:
+    """Id, e-mail and name of each of these users."""
+    return {row["id"]: row for row in await connection.fetch(_USERS, list(user_ids))}
+
+
+async def insert_deliveries(connection: Connection, rows: Sequence[tuple[str | None, ...]]) -> None:
+    """Write mail rows (event, recipient, template, address, name, counterpart, transfer JSON);
+    a pair already written stays as it is."""
+    if rows:
+        await connection.execute(_INSERT, *(list(column) for column in zip(*rows, strict=True)))
+
+
+async def mark_planned(connection: Connection, event_ids: Sequence[int]) -> None:
+    """Mark outbox events as planned (their mails are written)."""
+    await connection.execute(_MARK_PLANNED, list(event_ids))
 
 
 async def claim_due(connection: Connection, limit: int, lease_seconds: float) -> list[MailDelivery]:

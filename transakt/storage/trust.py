@@ -7,13 +7,13 @@ by the services (``transakt.services.bank_links``, ``.email_verification``, ``.s
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
 import asyncpg
 
 from transakt.errors import Unauthorized
+from transakt.models import BankLink, LinkStatus
 from transakt.storage.typing import Connection
 
 __all__ = [
@@ -33,7 +33,6 @@ __all__ = [
     "update_link",
 ]
 
-LinkStatus = Literal["pending", "linked", "failed"]
 
 _LINK = """
 SELECT l.user_id, u.bank_account, l.currency, l.status, l.verification_id, l.attempts_left,
@@ -100,20 +99,6 @@ WHERE id = $1 RETURNING token_version
 """
 
 CodeCheck = Literal["verified", "wrong", "expired", "none"]
-
-
-@dataclass(frozen=True, slots=True)
-class BankLink:
-    """A user's bank account and how far the proof that they hold it has come."""
-
-    user_id: str
-    bank_account: str
-    currency: str
-    status: LinkStatus
-    verification_id: str | None
-    attempts_left: int | None
-    expires_at: datetime | None
-    linked_at: datetime | None
 
 
 async def bank_link(connection: Connection | asyncpg.Pool, user_id: str) -> BankLink | None:

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final
 
-__all__ = ["MAIL_QUEUED_TOPIC", "MAIL_TOPICS", "MailTemplate", "PlannedMail", "planned_mails"]
+from transakt.storage import mail as store
+from transakt.storage.mail import MailTemplate
+from transakt.storage.typing import Connection
 
-MailTemplate = Literal["sent", "received", "deposited", "withdrawn", "failed", "verify_email"]
+__all__ = [
+    "MAIL_QUEUED_TOPIC",
+    "MAIL_TOPICS",
+    "MailTemplate",
+    "PlannedMail",
+    "plan_mails",
+    "planned_mails",
+]
+
 
 #: The outbox topics that can mean mail (the migration's partial index lists the same).
 MAIL_TOPICS: Final = ("transfer.posted", "transfer.voided")
@@ -49,3 +60,44 @@ def planned_mails(topic: str, payload: dict[str, Any]) -> list[PlannedMail]:
         if owner is not None:
             mails.append(PlannedMail(owner, "failed", payee if kind == "p2p" else None))
     return mails
+
+
+async def plan_mails(connection: Connection, limit: int) -> tuple[int, int]:
+    """Turn up to ``limit`` unplanned transfer events into mail rows; (events, mails) planned.
+
+    One transaction: the events are claimed (other workers skip them), their mails written
+    (an (event, recipient) pair only once), and the events marked planned.
+    """
+    async with connection.transaction():
+        events = await store.claim_unplanned_events(connection, limit)
+        if not events:
+            return 0, 0
+        plans: list[tuple[str, dict[str, Any], PlannedMail]] = []
+        for event in events:
+            payload = json.loads(event["payload"])
+            for mail in planned_mails(event["topic"], payload):
+                plans.append((event["event_id"], payload, mail))
+        people = {mail.recipient for _e, _p, mail in plans} | {
+            mail.counterpart for _e, _p, mail in plans if mail.counterpart is not None
+        }
+        users = await store.users_by_id(connection, sorted(people))
+        rows = []
+        for event_id, payload, mail in plans:
+            recipient = users.get(mail.recipient)
+            if recipient is None:
+                continue  # no such user (cannot happen with the foreign keys): nobody to mail
+            other = users.get(mail.counterpart) if mail.counterpart is not None else None
+            rows.append(
+                (
+                    event_id,
+                    mail.recipient,
+                    mail.template,
+                    recipient["email"],
+                    recipient["name"],
+                    other["name"] if other is not None else None,
+                    json.dumps(payload["transfer"]),
+                )
+            )
+        await store.insert_deliveries(connection, rows)
+        await store.mark_planned(connection, [event["id"] for event in events])
+    return len(events), len(rows)

@@ -19,10 +19,8 @@ from transakt.http.schemas import (
     validate_body,
 )
 from transakt.http.views._shared import node_of, read_optional_json_object
-from transakt.models import User
-from transakt.services.bank_links import link_json
+from transakt.models import BankLink, User
 from transakt.services.idempotency import IdempotencyKey
-from transakt.storage.trust import BankLink
 
 __all__ = ["change_password", "login", "logout", "me", "resend_code", "signup", "verify_email"]
 
@@ -41,7 +39,7 @@ class _Profile:
             "wallets": [wallet.to_json() for wallet in self.wallets],
         }
         if self.link is not None:
-            body["bank_account"] = link_json(self.link)
+            body["bank_account"] = self.link.to_json()
         return body
 
 

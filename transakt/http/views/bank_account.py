@@ -11,9 +11,8 @@ from transakt.http.auth import current_user_id
 from transakt.http.idempotency import answer_once
 from transakt.http.schemas import ApproveBody, BankConfirmBody, validate_body
 from transakt.http.views._shared import node_of, read_optional_json_object
-from transakt.services.bank_links import link_json
+from transakt.models import BankLink
 from transakt.services.idempotency import IdempotencyKey
-from transakt.storage.trust import BankLink
 
 __all__ = ["approve_user", "bank_account", "confirm_deposits", "start_verification"]
 
@@ -23,7 +22,7 @@ class _Link:
         self.link = link
 
     def to_json(self) -> dict[str, Any]:
-        return link_json(self.link)
+        return self.link.to_json()
 
 
 class _Approval:
@@ -37,7 +36,7 @@ class _Approval:
 async def bank_account(request: web.Request) -> web.Response:
     """GET /api/v1/bank-account: the account (masked) and whether it is linked."""
     link = await node_of(request).links.status(current_user_id(request))
-    return json_response(link_json(link))
+    return json_response(link.to_json())
 
 
 async def start_verification(request: web.Request) -> web.Response:

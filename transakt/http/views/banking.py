@@ -9,10 +9,9 @@ from transakt.http.auth import current_user_id
 from transakt.http.idempotency import answer_once
 from transakt.http.schemas import BankTransferBody, validate_body
 from transakt.http.views._shared import node_of
-from transakt.models import Transfer
+from transakt.models import BankRequestKind, Transfer
 from transakt.services.banking import BankingService
 from transakt.services.idempotency import IdempotencyKey, Replay
-from transakt.storage.bank_requests import BankRequestKind
 
 __all__ = ["create_deposit", "create_withdrawal"]
 

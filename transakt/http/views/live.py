@@ -28,7 +28,6 @@ from transakt.events.live import (
 from transakt.http.auth import current_claims
 from transakt.http.keys import NODE_KEY, SETTINGS_KEY
 from transakt.http.middlewares import apply_security_headers
-from transakt.storage.outbox import wallets_with_snapshot
 
 __all__ = ["close_live_connections", "live"]
 
@@ -68,7 +67,7 @@ async def live(request: web.Request) -> web.StreamResponse:
         _cap_send_buffer(request)
         apply_security_headers(request, websocket)  # prepared here, not by the middleware
         await websocket.prepare(request)
-        snapshot, wallets = await wallets_with_snapshot(node.pool, user_id)
+        snapshot, wallets = await node.service.live_snapshot(user_id)
         connection.begin(
             TransactionSnapshot.parse(snapshot),
             [wallet_message(wallet.to_json()) for wallet in wallets],
