@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from transakt.runtime.errors import TransaktError
+
+class TransaktError(Exception):
+    """Root of every error the project raises on purpose."""
+
 
 __all__ = [
     "BankAccountInvalid",

@@ -35,3 +35,26 @@ def test_public_names_are_documented() -> None:
         if isinstance(obj, str):
             continue
         assert obj.__doc__, f"{name} has no docstring"
+
+
+def test_only_the_package_and_its_clocks_are_public() -> None:
+    public = sorted(
+        source.stem
+        for source in RUNTIME.glob("*.py")
+        if not source.stem.startswith("_") or source.stem == "__init__"
+    )
+    assert public == ["__init__", "clock"]  # everything else is an internal ``_module``
+
+
+def test_runtime_errors_have_their_own_root() -> None:
+    root = transakt.runtime.ActorSystemError
+    assert root.__bases__ == (Exception,)
+    assert transakt.runtime.RuntimeFailure is root  # the former name
+    errors = [
+        obj
+        for obj in map(vars(transakt.runtime).get, transakt.runtime.__all__)
+        if isinstance(obj, type) and issubclass(obj, BaseException)
+    ]
+    assert len(errors) >= 8
+    assert all(issubclass(error, root) for error in errors)
+    assert issubclass(transakt.runtime.AskTimeout, TimeoutError)

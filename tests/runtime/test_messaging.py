@@ -14,12 +14,12 @@ from transakt.runtime import (
     ActorRef,
     ActorStopped,
     ActorSystem,
+    ActorSystemError,
     AskTimeout,
     Deferred,
     LocalActorRef,
     MailboxFull,
     RuntimeFailure,
-    TransaktError,
     VirtualClock,
 )
 
@@ -40,9 +40,11 @@ async def test_tell_and_ask(system: ActorSystem) -> None:
 async def test_messages_sent_before_started_wait() -> None:
     order: list[str] = []
     gate = asyncio.Event()
+    entered = asyncio.Event()
 
     class Slow(Actor):
         async def started(self) -> None:
+            entered.set()
             await gate.wait()
             order.append("started")
 
@@ -54,7 +56,7 @@ async def test_messages_sent_before_started_wait() -> None:
         ref = system.spawn(Slow)
         ref.tell("early")
         reply = asyncio.ensure_future(ref.ask("ask"))
-        await settle()
+        await entered.wait()  # started() now holds the mailbox
         assert order == []
         gate.set()
         assert await reply == "ask"
@@ -104,7 +106,7 @@ async def test_ask_timeout_does_not_cancel_the_work(clock: VirtualClock) -> None
             await pending
         error = caught.value
         assert isinstance(error, asyncio.TimeoutError)
-        assert isinstance(error, RuntimeFailure) and isinstance(error, TransaktError)
+        assert isinstance(error, RuntimeFailure) and isinstance(error, ActorSystemError)
         assert (error.actor, error.message_type, error.timeout) == ("slow", "tuple", 1.0)
         assert system.metrics.asks_timed_out == 1
         # The work goes on; the late reply is dropped and the actor keeps serving.

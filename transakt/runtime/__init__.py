@@ -1,27 +1,30 @@
 """Transakt's actor runtime: actors, entities, supervision and an event bus on asyncio.
 
 Stands alone (standard library only), so it can be used without the rest of the project.
+This package is its public API: import from ``transakt.runtime`` (clocks also from
+``transakt.runtime.clock``). The ``_``-prefixed modules are internals and may change.
 """
 
-from transakt.runtime.actor import Actor, Deferred
-from transakt.runtime.clock import Clock, MonotonicClock, VirtualClock
-from transakt.runtime.errors import (
+from transakt.runtime._actor import Actor, Deferred
+from transakt.runtime._errors import (
     ActorDeadError,
     ActorNameTaken,
     ActorStopped,
+    ActorSystemError,
     AskTimeout,
     EscalatedFailure,
     MailboxFull,
     RuntimeFailure,
-    TransaktError,
+    SupervisorClosed,
     UnknownEntityKind,
 )
-from transakt.runtime.events import ALL_TOPICS, EventBus, Subscription
-from transakt.runtime.metrics import RuntimeMetrics
-from transakt.runtime.ref import ActorRef, EntityRef, LocalActorRef
-from transakt.runtime.supervision import RestartPolicy
-from transakt.runtime.system import ActorSystem
-from transakt.runtime.transport import Transport
+from transakt.runtime._events import ALL_TOPICS, EventBus, Subscription
+from transakt.runtime._metrics import RuntimeMetrics
+from transakt.runtime._ref import ActorRef, EntityRef, LocalActorRef
+from transakt.runtime._supervision import RestartPolicy
+from transakt.runtime._system import ActorSystem
+from transakt.runtime._transport import Transport
+from transakt.runtime.clock import Clock, MonotonicClock, TimerHandle, VirtualClock
 
 __all__ = [
     "ALL_TOPICS",
@@ -31,6 +34,7 @@ __all__ = [
     "ActorRef",
     "ActorStopped",
     "ActorSystem",
+    "ActorSystemError",
     "AskTimeout",
     "Clock",
     "Deferred",
@@ -44,7 +48,8 @@ __all__ = [
     "RuntimeFailure",
     "RuntimeMetrics",
     "Subscription",
-    "TransaktError",
+    "SupervisorClosed",
+    "TimerHandle",
     "Transport",
     "UnknownEntityKind",
     "VirtualClock",

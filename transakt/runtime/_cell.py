@@ -2,7 +2,7 @@
 
 An idle cell owns no task: when a message lands in an empty mailbox the cell is handed to a
 worker task (a parked one if any), which drains it and then parks or ends. Millions of idle
-actors thus cost only their objects. Starting, restarting and stopping live in ``lifecycle``.
+actors thus cost only their objects. Starting, restarting and stopping live in ``_lifecycle``.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from collections import deque
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from transakt.runtime import lifecycle
-from transakt.runtime.actor import Actor, Deferred
-from transakt.runtime.errors import ActorDeadError, MailboxFull
-from transakt.runtime.lifecycle import (
+from transakt.runtime import _lifecycle as lifecycle
+from transakt.runtime._actor import Actor, Deferred
+from transakt.runtime._errors import ActorDeadError, MailboxFull
+from transakt.runtime._lifecycle import (
     CURRENT_CELL,
     PASSIVATING,
     RUNNING,
@@ -28,13 +28,13 @@ from transakt.runtime.lifecycle import (
     Escalation,
     current_cell,
 )
-from transakt.runtime.ref import LocalActorRef
-from transakt.runtime.supervision import RestartPolicy
+from transakt.runtime._ref import LocalActorRef
+from transakt.runtime._supervision import RestartPolicy
 
 if TYPE_CHECKING:
-    from transakt.runtime.entities import EntityKind
-    from transakt.runtime.system import ActorSystem
-    from transakt.runtime.typing import ActorFactory
+    from transakt.runtime._entities import EntityKind
+    from transakt.runtime._system import ActorSystem
+    from transakt.runtime._typing import ActorFactory
 
 __all__ = ["STOPPED", "ActorCell", "Envelope", "current_cell"]
 

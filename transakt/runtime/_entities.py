@@ -11,14 +11,14 @@ import logging
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
-from transakt.runtime.actor import Actor
-from transakt.runtime.cell import ActorCell
-from transakt.runtime.errors import ActorDeadError
-from transakt.runtime.supervision import RestartPolicy
+from transakt.runtime._actor import Actor
+from transakt.runtime._cell import ActorCell
+from transakt.runtime._errors import ActorDeadError
+from transakt.runtime._supervision import RestartPolicy
 
 if TYPE_CHECKING:
-    from transakt.runtime.system import ActorSystem
-    from transakt.runtime.typing import EntityFactory
+    from transakt.runtime._system import ActorSystem
+    from transakt.runtime._typing import EntityFactory
 
 __all__ = ["EntityKind"]
 

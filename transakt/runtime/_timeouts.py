@@ -13,12 +13,12 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from transakt.runtime.errors import AskTimeout
+from transakt.runtime._errors import AskTimeout
 
 if TYPE_CHECKING:
-    from transakt.runtime.cell import ActorCell
+    from transakt.runtime._cell import ActorCell
+    from transakt.runtime._metrics import RuntimeMetrics
     from transakt.runtime.clock import TimerHandle
-    from transakt.runtime.metrics import RuntimeMetrics
 
 __all__ = ["AskTimeouts"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from transakt.runtime.ref import ActorRef
-    from transakt.runtime.system import ActorSystem
+    from transakt.runtime._ref import ActorRef
+    from transakt.runtime._system import ActorSystem
 
 __all__ = ["Transport"]
 

@@ -6,8 +6,8 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 if TYPE_CHECKING:
-    from transakt.runtime.ref import ActorRef
-    from transakt.runtime.system import ActorSystem
+    from transakt.runtime._ref import ActorRef
+    from transakt.runtime._system import ActorSystem
 
 __all__ = ["Actor", "Deferred"]
 

@@ -13,18 +13,18 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-from transakt.runtime.actor import Actor
-from transakt.runtime.cell import STOPPED, ActorCell, Envelope
+from transakt.runtime._actor import Actor
+from transakt.runtime._cell import STOPPED, ActorCell, Envelope
+from transakt.runtime._entities import EntityKind
+from transakt.runtime._errors import ActorDeadError, ActorNameTaken, UnknownEntityKind
+from transakt.runtime._events import EventBus
+from transakt.runtime._metrics import RuntimeMetrics
+from transakt.runtime._ref import ActorRef, EntityRef, LocalActorRef
+from transakt.runtime._supervision import RestartPolicy
+from transakt.runtime._timeouts import AskTimeouts
+from transakt.runtime._transport import Transport
+from transakt.runtime._typing import ActorFactory, EntityFactory
 from transakt.runtime.clock import Clock, MonotonicClock, TimerHandle
-from transakt.runtime.entities import EntityKind
-from transakt.runtime.errors import ActorDeadError, ActorNameTaken, UnknownEntityKind
-from transakt.runtime.events import EventBus
-from transakt.runtime.metrics import RuntimeMetrics
-from transakt.runtime.ref import ActorRef, EntityRef, LocalActorRef
-from transakt.runtime.supervision import RestartPolicy
-from transakt.runtime.timeouts import AskTimeouts
-from transakt.runtime.transport import Transport
-from transakt.runtime.typing import ActorFactory, EntityFactory
 
 __all__ = ["ActorSystem"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from transakt.runtime.typing import OnLimit
+from transakt.runtime._typing import OnLimit
 
 __all__ = ["RestartPolicy"]
 

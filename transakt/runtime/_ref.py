@@ -7,8 +7,8 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from transakt.runtime.cell import ActorCell
-    from transakt.runtime.entities import EntityKind
+    from transakt.runtime._cell import ActorCell
+    from transakt.runtime._entities import EntityKind
 
 __all__ = ["ActorRef", "EntityRef", "LocalActorRef"]
 

@@ -8,9 +8,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from transakt.runtime.metrics import RuntimeMetrics
-from transakt.runtime.ref import ActorRef
-from transakt.runtime.typing import EventHandler, Subscriber
+from transakt.runtime._metrics import RuntimeMetrics
+from transakt.runtime._ref import ActorRef
+from transakt.runtime._typing import EventHandler, Subscriber
 
 __all__ = ["ALL_TOPICS", "EventBus", "Subscription"]
 

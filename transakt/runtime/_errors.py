@@ -1,4 +1,7 @@
-"""Errors raised by the actor runtime; ``TransaktError`` is the root of the whole project."""
+"""Errors raised by the actor runtime, all under its own root, ``ActorSystemError``.
+
+The runtime is a library: the application defines its own error root and does not share it.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +9,25 @@ __all__ = [
     "ActorDeadError",
     "ActorNameTaken",
     "ActorStopped",
+    "ActorSystemError",
     "AskTimeout",
     "EscalatedFailure",
     "MailboxFull",
     "RuntimeFailure",
-    "TransaktError",
+    "SupervisorClosed",
     "UnknownEntityKind",
 ]
 
 
-class TransaktError(Exception):
-    """Root of every error the project raises on purpose."""
+class ActorSystemError(Exception):
+    """Root of every error the runtime raises on purpose (actors, entities, supervised tasks)."""
 
 
-class RuntimeFailure(TransaktError):
-    """Base of the errors the actor runtime itself raises."""
+#: The root's former name, kept so existing ``except RuntimeFailure`` clauses still work.
+RuntimeFailure = ActorSystemError
 
 
-class MailboxFull(RuntimeFailure):
+class MailboxFull(ActorSystemError):
     """A message was refused because the actor's bounded mailbox is at capacity."""
 
     def __init__(self, actor: str, capacity: int) -> None:
@@ -32,7 +36,7 @@ class MailboxFull(RuntimeFailure):
         self.capacity = capacity
 
 
-class AskTimeout(RuntimeFailure, TimeoutError):
+class AskTimeout(ActorSystemError, TimeoutError):
     """An ``ask`` got no reply in time; the work itself goes on and a late reply is dropped."""
 
     def __init__(self, actor: str, message_type: str, timeout: float) -> None:
@@ -42,7 +46,7 @@ class AskTimeout(RuntimeFailure, TimeoutError):
         self.timeout = timeout
 
 
-class ActorDeadError(RuntimeFailure):
+class ActorDeadError(ActorSystemError):
     """The actor is stopped (or stopped before it could answer): the message was not handled."""
 
     def __init__(
@@ -63,7 +67,7 @@ class ActorDeadError(RuntimeFailure):
 ActorStopped = ActorDeadError
 
 
-class EscalatedFailure(RuntimeFailure):
+class EscalatedFailure(ActorSystemError):
     """A child exceeded its restart limit and escalated: its parent handles it as its own crash."""
 
     def __init__(self, child: str, cause: BaseException) -> None:
@@ -73,7 +77,7 @@ class EscalatedFailure(RuntimeFailure):
         self.__cause__ = cause
 
 
-class UnknownEntityKind(RuntimeFailure, LookupError):
+class UnknownEntityKind(ActorSystemError, LookupError):
     """``system.entity`` got a kind that is not registered (and no transport took it)."""
 
     def __init__(self, kind: str) -> None:
@@ -81,9 +85,18 @@ class UnknownEntityKind(RuntimeFailure, LookupError):
         self.kind = kind
 
 
-class ActorNameTaken(RuntimeFailure, ValueError):
+class ActorNameTaken(ActorSystemError, ValueError):
     """``spawn`` was given the name of an actor that is still alive."""
 
     def __init__(self, name: str) -> None:
         super().__init__(f"an actor named {name!r} already exists")
         self.name = name
+
+
+class SupervisorClosed(ActorSystemError, RuntimeError):
+    """``TaskSupervisor.spawn`` was called once the supervisor began closing."""
+
+    def __init__(self, supervisor: str, task: str) -> None:
+        super().__init__(f"task supervisor {supervisor!r} is closed; {task!r} was not started")
+        self.supervisor = supervisor
+        self.task = task

@@ -1,6 +1,6 @@
 """Actor lifecycle: start, restart with backoff (supervision), stop and finalization.
 
-Functions over an ``ActorCell``; the cell module keeps the mailbox and how it is drained.
+Functions over an ``ActorCell``; ``_cell`` keeps the mailbox and how it is drained.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from collections import deque
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from transakt.runtime.actor import Actor
-from transakt.runtime.errors import ActorDeadError, EscalatedFailure
-from transakt.runtime.ref import EntityRef
+from transakt.runtime._actor import Actor
+from transakt.runtime._errors import ActorDeadError, EscalatedFailure
+from transakt.runtime._ref import EntityRef
 
 if TYPE_CHECKING:
-    from transakt.runtime.cell import ActorCell
+    from transakt.runtime._cell import ActorCell
 
 __all__ = ["Escalation", "abort", "current_cell", "request_stop", "stop"]
 
