@@ -23,6 +23,7 @@ from transakt.runtime._metrics import RuntimeMetrics
 from transakt.runtime._ref import ActorRef, EntityRef, LocalActorRef
 from transakt.runtime._supervision import RestartPolicy
 from transakt.runtime._system import ActorSystem
+from transakt.runtime._tasks import SupervisedTask, TaskSupervisor
 from transakt.runtime._transport import Transport
 from transakt.runtime.clock import Clock, MonotonicClock, TimerHandle, VirtualClock
 
@@ -48,7 +49,9 @@ __all__ = [
     "RuntimeFailure",
     "RuntimeMetrics",
     "Subscription",
+    "SupervisedTask",
     "SupervisorClosed",
+    "TaskSupervisor",
     "TimerHandle",
     "Transport",
     "UnknownEntityKind",
