@@ -15,12 +15,12 @@ from httpkit import BANK_SECRET, JWT_SECRET, OPEN_THROTTLES, PASSWORD, Api, Pers
 from pydantic import SecretStr
 from trustkit import link_bank_account
 
+from transakt.composition import Node
 from transakt.config import ResolvedServices, Settings
 from transakt.gateway import BankClient
 from transakt.gateway.reconcile import reconcile
 from transakt.http import create_app
 from transakt.http.keys import NODE_KEY
-from transakt.node import Node
 from transakt.sandbox import create_app as create_bank_app
 
 GATEWAY_BANK_SCHEMA = "bank_gateway"

@@ -19,8 +19,9 @@ import asyncpg
 import pytest
 from aiosmtpd.controller import Controller
 
+from transakt.composition import open_notifications
 from transakt.config import Settings
-from transakt.events.notifications import Notifications, open_notifications
+from transakt.events.notifications import Notifications
 from transakt.runtime import ActorSystem
 
 # Every wait in these tests has a deadline this long: generous for a busy CI machine.

@@ -16,10 +16,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from httpkit import Api
 
+from transakt.composition import Node
 from transakt.config import ResolvedServices, Settings
 from transakt.http import create_app
 from transakt.http.keys import NODE_KEY
-from transakt.node import Node
 
 OpenNode = Callable[..., Awaitable[tuple[Api, Node]]]
 

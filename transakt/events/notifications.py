@@ -1,7 +1,8 @@
 """What a process runs to tell people about money: the outbox relay, the live hub, the mailers.
 
-A wallet node opens it with the live hub (and the mailers unless ``mail_in_process`` is off);
-``transakt worker`` opens it with mailers only. Both share the database and nothing else.
+A wallet node starts it with the live hub (and the mailers unless ``mail_in_process`` is off);
+``transakt worker`` starts it with mailers only. Both share the database and nothing else. The
+composition root opens the resources (the pool) and hands them in.
 """
 
 from __future__ import annotations
@@ -11,15 +12,16 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
+import asyncpg
+
 from transakt.actors.email import EmailActor, MailConfig
 from transakt.config import Settings
 from transakt.events.live import LiveHub
 from transakt.events.mail import MailTransport, transport_from_settings
 from transakt.events.relay import OutboxRelay
 from transakt.runtime import ActorRef, ActorSystem, RestartPolicy
-from transakt.storage.pool import create_pool
 
-__all__ = ["Notifications", "mail_config", "open_notifications"]
+__all__ = ["Notifications", "mail_config", "notifications_pool_size", "start_notifications"]
 
 log = logging.getLogger("transakt.notifications")
 
@@ -90,9 +92,15 @@ def mail_config(settings: Settings) -> MailConfig:
     )
 
 
+def notifications_pool_size(settings: Settings, *, mail: bool) -> int:
+    """Connections the relay and the mailers need (the composition root opens the pool)."""
+    return (settings.mail.workers if mail else 0) + 1
+
+
 @asynccontextmanager
-async def open_notifications(
+async def start_notifications(
     settings: Settings,
+    pool: asyncpg.Pool,
     database_url: str,
     system: ActorSystem,
     *,
@@ -100,17 +108,10 @@ async def open_notifications(
     mail: bool,
     transport: MailTransport | None = None,
 ) -> AsyncIterator[Notifications]:
-    """Start the relay, and the hub and mailers when asked; stop them in reverse order."""
+    """Start the relay, and the hub and mailers when asked, on ``pool`` (connections of their
+    own, so relaying and mailing never wait for one an HTTP request needs); stop them in
+    reverse order."""
     async with AsyncExitStack() as stack:
-        # Connections of their own: relaying and mailing never wait for (or hold) one that an
-        # HTTP request needs, and they show in pg_stat_activity under their own name.
-        pool = await create_pool(
-            database_url,
-            min_size=1,
-            max_size=(settings.mail.workers if mail else 0) + 1,
-            application_name="transakt-notifications",
-        )
-        stack.push_async_callback(pool.close)
         hub = (
             LiveHub(
                 system.events,

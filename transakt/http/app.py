@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from transakt.composition import open_node
 from transakt.config import ResolvedServices, Settings
 from transakt.http._json import dumps
 from transakt.http.constants import MAX_BODY_BYTES
@@ -18,7 +19,6 @@ from transakt.http.routes import setup_routes
 from transakt.http.server import serve
 from transakt.http.views.live import close_live_connections
 from transakt.loop import run as run_loop
-from transakt.node import open_node
 
 __all__ = ["create_app", "run"]
 

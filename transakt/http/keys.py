@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from transakt.composition import Node
 from transakt.config import Settings
-from transakt.node import Node
 
 if TYPE_CHECKING:
     from transakt.http.auth import Claims

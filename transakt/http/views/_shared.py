@@ -6,9 +6,9 @@ from typing import Any
 
 from aiohttp import web
 
+from transakt.composition import Node
 from transakt.http._json import read_json_object
 from transakt.http.keys import NODE_KEY
-from transakt.node import Node
 from transakt.services.wallets import WalletService
 
 __all__ = ["node_of", "read_optional_json_object", "service_of"]

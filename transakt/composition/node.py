@@ -1,4 +1,4 @@
-"""The composition root of a wallet node: opens every resource, wires actors, closes in order."""
+"""A wallet node: opens every resource, wires actors and services, closes them in order."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 import redis.asyncio as aioredis
 
 from transakt.actors.wallet import DebitRate, WalletActor
+from transakt.composition.notifications import open_notifications
 from transakt.config import Settings
-from transakt.events.notifications import Notifications, open_notifications
+from transakt.events.notifications import Notifications
 from transakt.gateway.breaker import CircuitBreaker
 from transakt.gateway.buffer import BankBuffer, MemoryBankBuffer, RedisBankBuffer
 from transakt.gateway.client import BankClient
