@@ -214,7 +214,9 @@ def bank_settings() -> Settings:
 @pytest.fixture(scope="session")
 async def bank_url(bank_settings: Settings, database_url: str) -> AsyncIterator[str]:
     """The sandbox bank, served on 127.0.0.1 and a port the OS picks, for the session."""
-    runner = web.AppRunner(create_bank_app(bank_settings, database_url), access_log=None)
+    runner = web.AppRunner(
+        create_bank_app(bank_settings.bank, database_url, pool_max=4), access_log=None
+    )
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     host, port = runner.addresses[0][:2]

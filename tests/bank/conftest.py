@@ -56,7 +56,7 @@ async def running_bank(
     bank_settings: Settings, bank_database_url: str
 ) -> AsyncIterator[RunningBank]:
     """One bank for the session, on 127.0.0.1 and a port the OS picks."""
-    app = create_app(bank_settings, bank_database_url, faults=Faults(seed=1))
+    app = create_app(bank_settings.bank, bank_database_url, pool_max=12, faults=Faults(seed=1))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -78,7 +78,7 @@ async def make_bank(
     runners: list[web.AppRunner] = []
 
     async def make(faults: Faults | None = None, **options: Any) -> str:
-        app = create_app(bank_settings, bank_database_url, faults=faults, **options)
+        app = create_app(bank_settings.bank, bank_database_url, faults=faults, **options)
         runner = web.AppRunner(app)
         runners.append(runner)
         await runner.setup()

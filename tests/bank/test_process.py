@@ -20,7 +20,7 @@ PROGRAM = (
     "from transakt.sandbox.server import run\n"
     "from transakt.config import Settings\n"
     "settings = Settings()\n"
-    "run(settings, settings.database.url)\n"
+    "run(settings.bank, settings.database.url, pool_max=settings.database.pool_max)\n"
 )
 
 

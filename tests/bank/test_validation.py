@@ -64,13 +64,24 @@ async def test_bad_transfers_are_422_and_change_nothing(
 
 @pytest.mark.parametrize(
     "data",
-    [b"", b"{", b"not json", b"[1, 2]", b'"text"', b"null", b"\xff\xfe", b"[" * 100_000],
+    [b"", b"{", b"not json", b"[1, 2]", b'"text"', b"null", b"\xff\xfe", b"[" * 60_000],
 )
 async def test_bad_json_is_422(raw: Raw, data: bytes) -> None:
     status, body = await raw(
         "POST", "/api/v1/transfers", data=data, headers={"Content-Type": "application/json"}
     )
     assert_validation_error(status, body)
+
+
+async def test_a_body_over_the_limit_is_413(raw: Raw) -> None:
+    # The bank reads bodies as the wallet does (transakt.web.json): 64 KiB at most.
+    status, body = await raw(
+        "POST",
+        "/api/v1/transfers",
+        data=b"[" * 100_000,
+        headers={"Content-Type": "application/json"},
+    )
+    assert (status, body["error"]["code"]) == (413, "payload_too_large")
 
 
 @pytest.mark.parametrize(

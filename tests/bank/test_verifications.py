@@ -305,7 +305,7 @@ async def test_a_bank_with_a_tiny_ttl_expires_them(
 @pytest.mark.parametrize("ttl", [0, -1.0, float("nan")])
 def test_a_ttl_must_be_positive(bank_settings: Settings, ttl: float) -> None:
     with pytest.raises(ValueError, match="verification_ttl"):
-        create_app(bank_settings, "postgresql://unused", verification_ttl=ttl)
+        create_app(bank_settings.bank, "postgresql://unused", verification_ttl=ttl)
 
 
 async def test_micro_deposits_are_not_transfers(bank_client: BankClient, raw: Raw) -> None:

@@ -15,7 +15,7 @@ from httpkit import BANK_SECRET, JWT_SECRET, OPEN_THROTTLES, PASSWORD, Api, Pers
 from pydantic import SecretStr
 from trustkit import link_bank_account
 
-from transakt.composition import Node
+from transakt.composition.node import Node
 from transakt.config import ResolvedServices, Settings
 from transakt.gateway import BankClient
 from transakt.gateway.reconcile import reconcile
@@ -56,7 +56,7 @@ class Bank:
 
     async def start(self) -> None:
         """Serve (again) on the same port."""
-        app = create_bank_app(self._settings, self._database_url)
+        app = create_bank_app(self._settings.bank, self._database_url)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()

@@ -20,14 +20,11 @@ from transakt.errors import (
     RateLimited,
     ValidationFailed,
 )
-from transakt.http.errors import error_middleware
-from transakt.http.middlewares import (
-    AccessLogger,
-    request_id_middleware,
-    set_security_headers,
-)
+from transakt.http.metrics import HttpMetrics
+from transakt.http.middlewares import front_door
 from transakt.http.typing import Handler
 from transakt.runtime import ActorDeadError, AskTimeout, MailboxFull
+from transakt.web.headers import REQUEST_ID_KEY, AccessLogger, new_request_id
 
 
 class Teapot(DomainError):
@@ -60,9 +57,8 @@ ERRORS: dict[str, BaseException] = {
 
 @pytest.fixture(scope="module")
 async def client() -> AsyncIterator[TestClient[web.Request, web.Application]]:
-    """A bare app with only the id and error middlewares and handlers that fail on purpose."""
-    app = web.Application(middlewares=[request_id_middleware, error_middleware])
-    app.on_response_prepare.append(set_security_headers)
+    """A bare app with the node's front door middleware and handlers that fail on purpose."""
+    app = web.Application(middlewares=[front_door(HttpMetrics())])
     for path, error in ERRORS.items():
         app.router.add_get(path, _raiser(error))
     async with TestClient(TestServer(app, host="127.0.0.1")) as test_client:
@@ -164,7 +160,12 @@ async def test_access_log_never_shows_credentials(caplog: pytest.LogCaptureFixtu
     async def ok(request: web.Request) -> web.Response:
         return web.json_response({})
 
-    app = web.Application(middlewares=[request_id_middleware])
+    @web.middleware
+    async def with_request_id(request: web.Request, handler: Handler) -> web.StreamResponse:
+        request[REQUEST_ID_KEY] = new_request_id(request)
+        return await handler(request)
+
+    app = web.Application(middlewares=[with_request_id])
     app.router.add_get("/api/v1/live", ok)
     access_log = logging.getLogger("transakt.http.access.test")
     runner = web.AppRunner(app, access_log_class=AccessLogger, access_log=access_log)

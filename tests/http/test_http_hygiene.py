@@ -1,7 +1,7 @@
 """HTTP hygiene on real sockets: aiohttp's own 400s, the Server header, logs nobody can forge,
 and a client that leaves mid-body.
 
-The wallet node here is served through transakt.http.server (what ``transakt serve`` runs), not
+The wallet node here is served through transakt.web.server (what ``transakt serve`` runs), not
 through aiohttp's TestServer: the malformed requests never reach the application, so only the
 serving seam can answer them. Raw bytes go over asyncio streams, since no HTTP client would
 send them.
@@ -34,9 +34,9 @@ from multidict import CIMultiDict
 from transakt.config import ResolvedServices, Settings
 from transakt.errors import ClientDisconnected
 from transakt.http import create_app
-from transakt.http._json import read_json_object
-from transakt.http.server import TransaktAppRunner, serve
 from transakt.logs import TEXT_FORMAT, TextFormatter, configure_logging, escape_controls
+from transakt.web.json import read_json_object
+from transakt.web.server import TransaktAppRunner, serve
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -70,7 +70,7 @@ async def port(wallet_settings: Settings, services: ResolvedServices) -> AsyncIt
 def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     """Every record at INFO and above, and the serving seam's DEBUG ones."""
     caplog.set_level(logging.INFO)  # the access log is on for connections opened from now
-    caplog.set_level(logging.DEBUG, logger="transakt.http.server")
+    caplog.set_level(logging.DEBUG, logger="transakt.web.server")
     return caplog
 
 
@@ -172,7 +172,7 @@ async def test_a_request_aiohttp_cannot_parse_gets_the_contract_s_400(
     request_id = answer.headers["X-Request-Id"]
 
     assert_no_traceback(logs)
-    refusals = [record for record in logs.records if record.name == "transakt.http.server"]
+    refusals = [record for record in logs.records if record.name == "transakt.web.server"]
     assert len(refusals) == 1
     assert refusals[0].levelno <= logging.WARNING and request_id in refusals[0].getMessage()
     for record in logs.records:  # neither the diagnosis nor the access line quote the bytes
@@ -187,7 +187,7 @@ async def test_the_first_request_being_no_http_at_all_is_logged_at_debug_only(
 
     assert answer.status == 400 and answer.json()["error"]["code"] == "bad_request"
     assert_stamped(answer)
-    refusals = [record for record in logs.records if record.name == "transakt.http.server"]
+    refusals = [record for record in logs.records if record.name == "transakt.web.server"]
     assert [record.levelno for record in refusals] == [logging.DEBUG]
     assert "BadHttpMethod" in refusals[0].getMessage()
 
@@ -367,6 +367,22 @@ async def _metrics(port: int) -> str:
     return answer.body.decode()
 
 
+def _in_flight(metrics: str) -> float:
+    """The requests the node was handling when it answered this scrape (counting the scrape)."""
+    for line in metrics.splitlines():
+        if line.startswith("transakt_http_requests_in_flight "):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError("/metrics has no transakt_http_requests_in_flight")
+
+
+async def _until_handling_more_than(port: int, idle: float) -> None:
+    """Wait until the node handles more requests than ``idle`` (what a lone scrape shows)."""
+    deadline = time.monotonic() + TIMEOUT_SECONDS
+    while _in_flight(await _metrics(port)) <= idle:
+        assert time.monotonic() < deadline, "the handler never started"
+        await asyncio.sleep(0.01)  # polling the gauge: the handler starts on its own schedule
+
+
 @pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
 async def test_a_client_leaving_mid_body_is_a_499_not_a_lost_database(
     port: int, logs: pytest.LogCaptureFixture, reset: bool
@@ -381,7 +397,8 @@ async def test_a_client_leaving_mid_body_is_a_499_not_a_lost_database(
     async with _connection(port) as (_, writer):
         writer.write(head + b'{"email": ')  # 10 of the 1000 bytes announced
         await writer.drain()
-        await asyncio.sleep(0.2)  # the handler is now waiting for the rest of the body
+        # The handler is now waiting for the rest of the body: the node says it handles it.
+        await _until_handling_more_than(port, _in_flight(before))
         if reset:  # RST instead of FIN
             raw_socket = writer.get_extra_info("socket")
             raw_socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -511,12 +528,14 @@ async def test_transakt_serve_answers_and_logs_cleanly(
         assert refused.status == 400 and refused.json()["error"]["code"] == "bad_request"
         assert_stamped(refused)
         assert (await exchange(unused_tcp_port, get("/x%0d%0aforged"))).status == 404
+        idle = _in_flight(await _metrics(unused_tcp_port))
         async with _connection(unused_tcp_port) as (_, writer):
             writer.write(
                 b"POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"
             )
             await writer.drain()
-            await asyncio.sleep(0.2)
+            # Left only once the handler waits for the rest of the body (so the log has a 499).
+            await _until_handling_more_than(unused_tcp_port, idle)
 
         process.send_signal(signal.SIGTERM)
         _, stderr_bytes = await asyncio.wait_for(process.communicate(), 20.0)

@@ -17,7 +17,6 @@ from pydantic import SecretStr
 
 from transakt.config import Settings
 from transakt.errors import NotFound, Unauthorized, ValidationFailed
-from transakt.http._json import _loads, dumps, json_response
 from transakt.http.auth import decode_access_token, issue_access_token
 from transakt.http.idempotency import request_hash
 from transakt.http.schemas import (
@@ -29,6 +28,7 @@ from transakt.http.schemas import (
     validate_body,
 )
 from transakt.money import MAX_AMOUNT
+from transakt.web.json import _loads, dumps, json_response
 
 SETTINGS = Settings(
     _env_file=None,  # type: ignore[call-arg]

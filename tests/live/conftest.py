@@ -19,7 +19,7 @@ import asyncpg
 import pytest
 from aiosmtpd.controller import Controller
 
-from transakt.composition import open_notifications
+from transakt.composition.notifications import open_notifications
 from transakt.config import Settings
 from transakt.events.notifications import Notifications
 from transakt.runtime import ActorSystem

@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from httpkit import Api
 
-from transakt.composition import Node
+from transakt.composition.node import Node
 from transakt.config import ResolvedServices, Settings
 from transakt.http import create_app
 from transakt.http.keys import NODE_KEY

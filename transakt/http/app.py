@@ -7,18 +7,19 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from transakt.composition import open_node
+from transakt.composition.node import open_node
 from transakt.config import ResolvedServices, Settings
-from transakt.http._json import dumps
 from transakt.http.constants import MAX_BODY_BYTES
 from transakt.http.keys import NODE_KEY, SETTINGS_KEY
 from transakt.http.metrics import HTTP_METRICS_KEY, HttpMetrics
-from transakt.http.middlewares import AccessLogger, front_door
+from transakt.http.middlewares import front_door
 from transakt.http.openapi import OPENAPI_KEY, build_openapi
 from transakt.http.routes import setup_routes
-from transakt.http.server import serve
 from transakt.http.views.live import close_live_connections
 from transakt.loop import run as run_loop
+from transakt.web.headers import AccessLogger
+from transakt.web.json import dumps
+from transakt.web.server import serve
 
 __all__ = ["create_app", "run"]
 

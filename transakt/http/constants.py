@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from typing import Final
 
+from transakt.web.headers import REQUEST_ID_HEADER
+from transakt.web.json import MAX_BODY_BYTES
+
+__all__ = [
+    "API_PREFIX",
+    "MAX_BODY_BYTES",
+    "REQUEST_ID_HEADER",
+]
+
 API_PREFIX: Final = "/api/v1"
 
-# Largest request body read: every request of the contract fits in a few hundred bytes.
-MAX_BODY_BYTES: Final = 64 * 1024
 
 # Routes reachable without a token (everything else under API_PREFIX needs one).
 PUBLIC_API_PATHS: Final = frozenset(
@@ -21,7 +28,6 @@ TOKEN_AUDIENCE: Final = "transakt-api"
 
 IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
 REPLAYED_HEADER: Final = "Idempotent-Replayed"
-REQUEST_ID_HEADER: Final = "X-Request-Id"
 MAX_IDEMPOTENCY_KEY_LENGTH: Final = 255
 
 HISTORY_DEFAULT_LIMIT: Final = 50

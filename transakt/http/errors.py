@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -30,17 +29,22 @@ from transakt.errors import (
     VerificationFailed,
     WalletExists,
 )
-from transakt.http._json import json_response
 from transakt.http.keys import REQUEST_ID_KEY
-from transakt.http.typing import Handler
 from transakt.outages import STORAGE_UNAVAILABLE
 from transakt.runtime import ActorDeadError, AskTimeout, MailboxFull
+from transakt.web.errors import (
+    error_body,
+    error_response,
+    rate_limit_headers,
+    retry_after_seconds,
+    seconds_or_zero,
+)
+from transakt.web.json import json_response
 
 __all__ = [
     "domain_error_parts",
     "error_answer",
     "error_body",
-    "error_middleware",
     "error_response",
     "rate_limit_headers",
     "status_for",
@@ -89,8 +93,6 @@ _HTTP_MESSAGES: Final[Mapping[int, str]] = {
     413: "the request body is too large",
 }
 
-_SCALARS: Final = (str, int, float, bool, type(None))
-
 _BANK_UNAVAILABLE_MESSAGE: Final = "the bank cannot be reached right now; retry later"
 
 
@@ -101,57 +103,6 @@ def status_for(error: DomainError) -> int:
         if status is not None:
             return status
     return 400
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, _SCALARS):
-        return value
-    if isinstance(value, Mapping):
-        return {str(key): _json_safe(item) for key, item in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [_json_safe(item) for item in value]
-    return str(value)
-
-
-def _retry_after_seconds(seconds: float) -> int:
-    # Retry-After takes whole seconds; never tell a client to retry in zero.
-    return max(1, math.ceil(seconds))
-
-
-def seconds_or_zero(seconds: float) -> int:
-    """Whole seconds, rounded up, never negative (for RateLimit-Reset)."""
-    return max(0, math.ceil(seconds))
-
-
-def rate_limit_headers(limit: int, remaining: int, reset: int) -> dict[str, str]:
-    """The RateLimit-* headers of the IETF draft: the quota, what is left, seconds to reset."""
-    return {
-        "RateLimit-Limit": str(limit),
-        "RateLimit-Remaining": str(max(0, remaining)),
-        "RateLimit-Reset": str(reset),
-    }
-
-
-def error_body(code: str, message: str, details: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The contract's error shape ``{"error": {code, message, ...details}}``."""
-    error: dict[str, Any] = {
-        key: _json_safe(value)
-        for key, value in (details or {}).items()
-        if key not in ("code", "message")
-    }
-    return {"error": {"code": code, "message": message, **error}}
-
-
-def error_response(
-    status: int,
-    code: str,
-    message: str,
-    *,
-    details: Mapping[str, Any] | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> web.Response:
-    """A response in the contract's error shape ``{"error": {code, message, ...details}}``."""
-    return json_response(error_body(code, message, details), status=status, headers=headers)
 
 
 def _domain_error_response(request: web.Request, error: DomainError) -> web.Response:
@@ -186,7 +137,7 @@ def domain_error_parts(
             details["fields"] = {str(details.pop("field")): error.message}
     retry_after = getattr(error, "retry_after", None)
     if isinstance(retry_after, int | float):
-        seconds = _retry_after_seconds(retry_after)
+        seconds = retry_after_seconds(retry_after)
         headers["Retry-After"] = str(seconds)
         details["retry_after"] = seconds
     if isinstance(error, Unauthorized):
@@ -199,7 +150,7 @@ def domain_error_parts(
 
 
 def _overloaded(message: str, retry_after: float) -> web.Response:
-    seconds = _retry_after_seconds(retry_after)
+    seconds = retry_after_seconds(retry_after)
     return error_response(
         503,
         Overloaded.code,
@@ -260,12 +211,3 @@ def error_answer(request: web.Request, error: Exception) -> web.Response:
         "an internal error occurred; quote the request id when reporting it",
         details={"request_id": request_id},
     )
-
-
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn every exception a handler raises into the contract's error shape."""
-    try:
-        return await handler(request)
-    except Exception as error:
-        return error_answer(request, error)

@@ -16,7 +16,6 @@ from typing import Any, Final, Protocol
 from aiohttp import web
 
 from transakt.errors import DomainError, ValidationFailed
-from transakt.http._json import canonical_json, json_response
 from transakt.http.auth import current_user_id
 from transakt.http.constants import (
     IDEMPOTENCY_HEADER,
@@ -26,6 +25,7 @@ from transakt.http.constants import (
 from transakt.http.errors import domain_error_parts
 from transakt.http.keys import NODE_KEY
 from transakt.services.idempotency import IdempotencyKey, Replay
+from transakt.web.json import canonical_json, json_response
 
 __all__ = ["Answerable", "answer_once", "idempotency_key", "replay_response", "request_hash"]
 

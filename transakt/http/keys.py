@@ -6,8 +6,9 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from transakt.composition import Node
+from transakt.composition.node import Node
 from transakt.config import Settings
+from transakt.web.headers import REQUEST_ID_KEY
 
 if TYPE_CHECKING:
     from transakt.http.auth import Claims
@@ -16,5 +17,4 @@ __all__ = ["CLAIMS_KEY", "NODE_KEY", "REQUEST_ID_KEY", "SETTINGS_KEY"]
 
 NODE_KEY = web.AppKey("node", Node)
 SETTINGS_KEY = web.AppKey("settings", Settings)
-REQUEST_ID_KEY = web.RequestKey("request_id", str)
 CLAIMS_KEY: web.RequestKey[Claims] = web.RequestKey("claims")

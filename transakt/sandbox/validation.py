@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any, cast
-
-from aiohttp import web
 
 from transakt.bankapi.constants import (
     CHOSEN_ACCOUNT_PATTERN,
@@ -34,7 +31,6 @@ __all__ = [
     "parse_text",
     "parse_transfer",
     "parse_verify",
-    "read_json_object",
 ]
 
 _CHOSEN_ACCOUNT = re.compile(CHOSEN_ACCOUNT_PATTERN)
@@ -58,20 +54,6 @@ class NewVerification:
     id: str
     account: str
     name: str
-
-
-async def read_json_object(request: web.Request, *, optional: bool = False) -> dict[str, Any]:
-    """The body as a JSON object; raise ValidationFailed for anything else."""
-    raw = await request.read()
-    if optional and not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except (ValueError, RecursionError):  # bad JSON, bad UTF-8, absurd nesting
-        raise ValidationFailed("the body must be valid JSON") from None
-    if not isinstance(body, dict):
-        raise ValidationFailed("the body must be a JSON object")
-    return cast(dict[str, Any], body)
 
 
 def parse_text(value: Any, field: str, max_length: int) -> str:

@@ -36,9 +36,9 @@ from transakt.sandbox.validation import (
     parse_new_verification,
     parse_transfer,
     parse_verify,
-    read_json_object,
 )
 from transakt.text import names_match
+from transakt.web.json import read_json_object
 
 __all__ = [
     "DIRECTORY_KEY",

@@ -6,7 +6,6 @@ from typing import Any
 
 from aiohttp import web
 
-from transakt.http._json import json_response, read_json_object
 from transakt.http.auth import current_claims, current_user_id, issue_access_token
 from transakt.http.clients import client_address
 from transakt.http.idempotency import answer_once
@@ -18,9 +17,10 @@ from transakt.http.schemas import (
     SignupBody,
     validate_body,
 )
-from transakt.http.views._shared import node_of, read_optional_json_object
+from transakt.http.views._shared import node_of
 from transakt.models import BankLink, User
 from transakt.services.idempotency import IdempotencyKey
+from transakt.web.json import json_response, read_json_object
 
 __all__ = ["change_password", "login", "logout", "me", "resend_code", "signup", "verify_email"]
 
@@ -121,7 +121,7 @@ async def verify_email(request: web.Request) -> web.Response:
 
 async def resend_code(request: web.Request) -> web.Response:
     """POST /api/v1/auth/verify-email/resend: a new code by mail (throttled)."""
-    raw = await read_optional_json_object(request)
+    raw = await read_json_object(request, optional=True)
     node = node_of(request)
     user = await node.accounts.user(current_user_id(request))
 

@@ -6,13 +6,13 @@ from typing import Any
 
 from aiohttp import web
 
-from transakt.http._json import json_response, read_json_object
 from transakt.http.auth import current_user_id
 from transakt.http.idempotency import answer_once
 from transakt.http.schemas import ApproveBody, BankConfirmBody, validate_body
-from transakt.http.views._shared import node_of, read_optional_json_object
+from transakt.http.views._shared import node_of
 from transakt.models import BankLink
 from transakt.services.idempotency import IdempotencyKey
+from transakt.web.json import json_response, read_json_object
 
 __all__ = ["approve_user", "bank_account", "confirm_deposits", "start_verification"]
 
@@ -41,7 +41,7 @@ async def bank_account(request: web.Request) -> web.Response:
 
 async def start_verification(request: web.Request) -> web.Response:
     """POST /api/v1/bank-account/verification: the bank sends two new micro-deposits."""
-    raw = await read_optional_json_object(request)
+    raw = await read_json_object(request, optional=True)
     node = node_of(request)
     user = await node.accounts.user(current_user_id(request))
 

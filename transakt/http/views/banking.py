@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from transakt.http._json import read_json_object
 from transakt.http.auth import current_user_id
 from transakt.http.idempotency import answer_once
 from transakt.http.schemas import BankTransferBody, validate_body
@@ -12,6 +11,7 @@ from transakt.http.views._shared import node_of
 from transakt.models import BankRequestKind, Transfer
 from transakt.services.banking import BankingService
 from transakt.services.idempotency import IdempotencyKey, Replay
+from transakt.web.json import read_json_object
 
 __all__ = ["create_deposit", "create_withdrawal"]
 

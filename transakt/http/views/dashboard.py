@@ -17,8 +17,8 @@ from typing import Final
 
 from aiohttp import web
 
-from transakt.http._json import dumps
 from transakt.money import CURRENCY_EXPONENTS, MAX_AMOUNT
+from transakt.web.json import dumps
 
 __all__ = ["STATIC_DIRECTORY", "Asset", "asset", "index", "load_assets"]
 

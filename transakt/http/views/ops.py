@@ -8,11 +8,11 @@ from typing import Any
 
 from aiohttp import web
 
-from transakt.http._json import json_response
 from transakt.http.constants import READINESS_TIMEOUT_SECONDS
 from transakt.http.metrics import HTTP_METRICS_KEY
 from transakt.http.openapi import OPENAPI_KEY
 from transakt.http.views._shared import node_of
+from transakt.web.json import json_response
 
 __all__ = ["healthz", "metrics", "openapi", "readyz"]
 

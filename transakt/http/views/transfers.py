@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from transakt.http._json import json_response, read_json_object
 from transakt.http.auth import current_user_id
 from transakt.http.idempotency import answer_once
 from transakt.http.schemas import TransferBody, parse_email_query, parse_path_id, validate_body
@@ -12,6 +11,7 @@ from transakt.http.views._shared import service_of
 from transakt.models import Transfer
 from transakt.services.idempotency import IdempotencyKey, Replay
 from transakt.services.wallets import TransferRequest
+from transakt.web.json import json_response, read_json_object
 
 __all__ = ["create_transfer", "get_transfer", "recipient"]
 

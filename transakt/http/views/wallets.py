@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from transakt.http._json import json_response, read_json_object
 from transakt.http.auth import current_user_id
 from transakt.http.idempotency import answer_once
 from transakt.http.schemas import (
@@ -17,6 +16,7 @@ from transakt.http.schemas import (
 from transakt.http.views._shared import service_of
 from transakt.models import Wallet
 from transakt.services.idempotency import IdempotencyKey
+from transakt.web.json import json_response, read_json_object
 
 __all__ = ["create_wallet", "get_wallet", "list_wallets", "wallet_history"]
 

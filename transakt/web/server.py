@@ -38,10 +38,9 @@ from aiohttp.http_exceptions import (
     PayloadEncodingError,
 )
 
-from transakt.http.errors import error_response
-from transakt.http.keys import REQUEST_ID_KEY
-from transakt.http.middlewares import AccessLogger, _stamp
 from transakt.ids import uuid4_hex
+from transakt.web.errors import error_response
+from transakt.web.headers import REQUEST_ID_KEY, AccessLogger, stamp
 
 __all__ = [
     "ACCESS_LOGGER",
@@ -140,7 +139,7 @@ class TransaktRequestHandler(web.RequestHandler):
             raise ConnectionError(
                 "Response is sent already, cannot send another response with the error message"
             )
-        _stamp(response, request_id, no_store=True)
+        stamp(response, request_id, no_store=True)
         response.force_close()
         return response
 

@@ -11,9 +11,11 @@ import orjson
 from aiohttp import web
 
 from transakt.errors import ClientDisconnected, ValidationFailed
-from transakt.http.constants import MAX_BODY_BYTES
 
-__all__ = ["canonical_json", "dumps", "json_response", "read_json_object"]
+__all__ = ["MAX_BODY_BYTES", "canonical_json", "dumps", "json_response", "read_json_object"]
+
+# Largest request body read: every request of either service fits in a few hundred bytes.
+MAX_BODY_BYTES: Final = 64 * 1024
 
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
@@ -93,8 +95,13 @@ def _invalid_body(message: str) -> ValidationFailed:
     return ValidationFailed(message, fields={"body": message})
 
 
-async def read_json_object(request: web.Request) -> dict[str, Any]:
-    """The request body parsed as a JSON object, else ValidationFailed (HTTP 422)."""
+async def read_json_object(request: web.Request, *, optional: bool = False) -> dict[str, Any]:
+    """The request body parsed as a JSON object, else ValidationFailed (HTTP 422).
+
+    With ``optional``, no body at all (an action without fields) reads as ``{}``.
+    """
+    if optional and not request.body_exists:
+        return {}
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise web.HTTPRequestEntityTooLarge(
             max_size=MAX_BODY_BYTES, actual_size=request.content_length
@@ -119,6 +126,8 @@ async def read_json_object(request: web.Request) -> dict[str, Any]:
                 "the client closed the connection before sending the whole request body"
             ) from error
     if not raw.strip():
+        if optional:
+            return {}
         raise _invalid_body("the request body must be a JSON object")
     try:
         body = _loads(raw)
