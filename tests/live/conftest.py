@@ -21,7 +21,7 @@ from aiosmtpd.controller import Controller
 
 from transakt.composition.notifications import open_notifications
 from transakt.config import Settings
-from transakt.events.notifications import Notifications
+from transakt.composition.notifications import Notifications
 from transakt.runtime import ActorSystem
 
 # Every wait in these tests has a deadline this long: generous for a busy CI machine.

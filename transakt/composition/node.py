@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING, Any
 import redis.asyncio as aioredis
 
 from transakt.actors.wallet import DebitRate, WalletActor
-from transakt.composition.notifications import open_notifications
+from transakt.composition.notifications import Notifications, open_notifications
 from transakt.config import Settings
-from transakt.events.notifications import Notifications
 from transakt.gateway.breaker import CircuitBreaker
 from transakt.gateway.buffer import BankBuffer, MemoryBankBuffer, RedisBankBuffer
 from transakt.gateway.client import BankClient

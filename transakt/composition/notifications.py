@@ -1,21 +1,165 @@
-"""The relay, live hub and mailers of a process, on a pool of their own."""
+"""The relay, live hub and mailers of a process, on a pool of their own.
+
+A wallet node runs them with the live hub (and the mailers unless ``mail_in_process`` is off);
+``transakt worker`` runs them with mailers only. Both share the database and nothing else.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
 
+import asyncpg
+
+from transakt.actors.email import EmailActor, MailConfig
 from transakt.config import Settings
-from transakt.events.mail import MailTransport
-from transakt.events.notifications import (
-    Notifications,
-    notifications_pool_size,
-    start_notifications,
-)
-from transakt.runtime import ActorSystem
+from transakt.events.live import LiveHub
+from transakt.events.mail import MailTransport, transport_from_settings
+from transakt.events.relay import OutboxRelay
+from transakt.runtime import ActorRef, ActorSystem, RestartPolicy
 from transakt.storage.pool import create_pool
 
-__all__ = ["open_notifications"]
+__all__ = [
+    "Notifications",
+    "mail_config",
+    "notifications_pool_size",
+    "open_notifications",
+    "start_notifications",
+]
+
+log = logging.getLogger("transakt.notifications")
+
+
+@dataclass(slots=True)
+class Notifications:
+    """The running parts: always a relay; a hub on wallet nodes; mailers where mail is sent."""
+
+    relay: OutboxRelay
+    live: LiveHub | None = None
+    mailers: list[ActorRef] = field(default_factory=list)
+    transport: MailTransport | None = None
+
+    def metrics(self) -> list[tuple[str, str, str, float]]:
+        """(name, type, help, value) of each metric, for /metrics."""
+        relay = self.relay
+        values: list[tuple[str, str, str, float]] = [
+            ("transakt_outbox_published_total", "counter", "events published", relay.published),
+            (
+                "transakt_outbox_caught_up_total",
+                "counter",
+                "events published by a catch-up or poll rather than a notification",
+                relay.caught_up,
+            ),
+            (
+                "transakt_outbox_unread_total",
+                "counter",
+                "commit notifications not read back because nobody on this process listened",
+                relay.unread,
+            ),
+            (
+                "transakt_outbox_pruned_total",
+                "counter",
+                "events past retention deleted",
+                relay.pruned,
+            ),
+        ]
+        if self.live is not None:
+            live = self.live
+            values += [
+                ("transakt_live_connections", "gauge", "open live websockets", live.connections),
+                (
+                    "transakt_live_dropped_slow_total",
+                    "counter",
+                    "live websockets dropped as too slow",
+                    live.dropped_slow,
+                ),
+                ("transakt_live_messages_total", "counter", "live messages queued", live.routed),
+                (
+                    "transakt_live_refused_total",
+                    "counter",
+                    "live websockets refused: the user had too many open",
+                    live.refused,
+                ),
+            ]
+        return values
+
+
+def mail_config(settings: Settings) -> MailConfig:
+    """The EmailActor's configuration from the settings."""
+    return MailConfig(
+        sender=settings.mail.sender,
+        batch_size=settings.mail.batch_size,
+        lease_seconds=settings.mail.lease_seconds,
+        retry_min_seconds=settings.mail.retry_min_seconds,
+        retry_max_seconds=settings.mail.retry_max_seconds,
+        poll_seconds=settings.outbox.poll_seconds,
+    )
+
+
+def notifications_pool_size(settings: Settings, *, mail: bool) -> int:
+    """Connections the relay and the mailers need (the composition root opens the pool)."""
+    return (settings.mail.workers if mail else 0) + 1
+
+
+@asynccontextmanager
+async def start_notifications(
+    settings: Settings,
+    pool: asyncpg.Pool,
+    database_url: str,
+    system: ActorSystem,
+    *,
+    live: bool,
+    mail: bool,
+    transport: MailTransport | None = None,
+) -> AsyncIterator[Notifications]:
+    """Start the relay, and the hub and mailers when asked, on ``pool`` (connections of their
+    own, so relaying and mailing never wait for one an HTTP request needs); stop them in
+    reverse order."""
+    async with AsyncExitStack() as stack:
+        hub = (
+            LiveHub(
+                system.events,
+                queue_size=settings.live.queue_size,
+                max_per_user=settings.live.max_connections_per_user,
+            )
+            if live
+            else None
+        )
+        if hub is not None:
+            stack.callback(hub.close)
+        relay = OutboxRelay(
+            database_url,
+            pool,
+            system.events,
+            poll_seconds=settings.outbox.poll_seconds,
+            retention_seconds=settings.outbox.retention_seconds,
+        )
+        notifications = Notifications(relay=relay, live=hub)
+        if mail:
+            sink = notifications.transport = transport or transport_from_settings(settings)
+            config = mail_config(settings)
+            # A mailer that keeps crashing (the database is gone) backs off up to a minute and
+            # keeps trying (backing off, it cannot reach 100 restarts in 10 minutes): mail waits
+            # in PostgreSQL, so giving up would only delay it more.
+            policy = RestartPolicy(
+                max_restarts=100, within=600.0, min_backoff=0.5, max_backoff=60.0
+            )
+            for index in range(settings.mail.workers):
+                ref = system.spawn(
+                    lambda: EmailActor(pool, sink, config),
+                    name=f"email-{index}",
+                    policy=policy,
+                    mailbox_size=16,
+                )
+                notifications.mailers.append(ref)
+                stack.push_async_callback(ref.stop)
+            log.info("mail goes to %s", sink.describe())
+        # Started last, stopped first: nothing is published to parts that have gone.
+        await relay.start()
+        stack.push_async_callback(relay.stop)
+        yield notifications
 
 
 @asynccontextmanager
