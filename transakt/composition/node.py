@@ -204,7 +204,7 @@ async def open_node(settings: Settings, services: ResolvedServices) -> AsyncIter
         yield Node(
             settings=settings,
             service=service,
-            banking=BankingService(repository, service, writer, gateway, links, throttle),
+            banking=BankingService(service, writer, gateway, links, throttle),
             gateway=gateway,
             system=system,
             repository=repository,

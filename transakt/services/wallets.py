@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from transakt.actors.wallet import Debit, WalletActor
 from transakt.errors import (
@@ -37,6 +38,7 @@ __all__ = [
     "WalletService",
     "idempotent_transfer_id",
     "new_id",
+    "new_transfer",
     "settlement_id",
 ]
 
@@ -93,6 +95,19 @@ def idempotent_transfer_id(user_id: str, key: str) -> str:
     return f"trf_{uuid.uuid5(_IDEMPOTENT_IDS, name).hex}"
 
 
+def new_transfer(user_id: str, idempotency: IdempotencyKey | None, **fields: Any) -> NewTransfer:
+    """A transfer ``user_id`` asks for. With an Idempotency-Key its id derives from the key (a
+    replay cannot apply twice) and the key's answer is stored with it, in its transaction."""
+    if idempotency is None:
+        return NewTransfer(id=new_id("trf"), initiator_id=user_id, **fields)
+    return NewTransfer(
+        id=idempotent_transfer_id(user_id, idempotency.key),
+        initiator_id=user_id,
+        idempotency=IdempotencyRecord(user_id, idempotency.key, idempotency.request_hash),
+        **fields,
+    )
+
+
 def _encode_cursor(seq: int | None) -> str | None:
     return None if seq is None else f"s{seq}"
 
@@ -141,9 +156,9 @@ class WalletService:
     ) -> Wallet:
         """Open a wallet in another currency (one per currency); keeps its answer under the key."""
         record = (
-            IdempotencyRecord(user_id, idempotency.key, idempotency.request_hash)
-            if idempotency
-            else None
+            None
+            if idempotency is None
+            else IdempotencyRecord(user_id, idempotency.key, idempotency.request_hash)
         )
         return await self._repository.create_wallet(
             new_id("wal"), user_id, currency, settlement_id(currency), record
@@ -168,7 +183,7 @@ class WalletService:
     ) -> tuple[list[Transfer], str | None]:
         """A page of the wallet's transfers, newest first, and the cursor of the next page."""
         before = _decode_cursor(cursor)
-        await self._owned_wallet(user_id, wallet_id)
+        await self.owned_wallet(user_id, wallet_id)
         items, next_seq = await self._repository.history(wallet_id, limit, before)
         return items, _encode_cursor(next_seq)
 
@@ -201,17 +216,13 @@ class WalletService:
             raise ValidationFailed(
                 "give exactly one of to_wallet and to_email", fields=["to_wallet", "to_email"]
             )
-        source = await self._owned_wallet(user_id, request.from_wallet)
-        if source.currency != request.currency:
-            raise CurrencyMismatch(
-                f"from_wallet holds {source.currency}, not {request.currency}",
-                field="currency",
-            )
+        await self.owned_wallet(user_id, request.from_wallet, request.currency)
         to_wallet = await self._recipient_wallet(request)
         if to_wallet == request.from_wallet:
             raise ValidationFailed("a wallet cannot pay itself", field="to_wallet")
-        transfer = NewTransfer(
-            id=(idempotent_transfer_id(user_id, idempotency.key) if idempotency else new_id("trf")),
+        transfer = new_transfer(
+            user_id,
+            idempotency,
             kind="p2p",
             status="posted",
             from_account=request.from_wallet,
@@ -219,12 +230,6 @@ class WalletService:
             amount=request.amount,
             currency=request.currency,
             memo=request.memo,
-            initiator_id=user_id,
-            idempotency=(
-                IdempotencyRecord(user_id, idempotency.key, idempotency.request_hash)
-                if idempotency
-                else None
-            ),
         )
         outcome = await self.debit(transfer)
         if isinstance(outcome, Applied):
@@ -277,12 +282,19 @@ class WalletService:
                 self._owners[wallet_id] = owner
         return owner
 
-    async def _owned_wallet(self, user_id: str, wallet_id: str) -> WalletOwner:
+    async def owned_wallet(
+        self, user_id: str, wallet_id: str, currency: str | None = None
+    ) -> WalletOwner:
+        """The wallet, if it is the user's (and holds ``currency``, when given)."""
         owner = await self._owner_of(wallet_id)
         if owner is None:
             raise NotFound("no such wallet", wallet=wallet_id)
         if owner.user_id != user_id:
             raise Forbidden("this wallet is not yours", wallet=wallet_id)
+        if currency is not None and owner.currency != currency:
+            raise CurrencyMismatch(
+                f"the wallet holds {owner.currency}, not {currency}", field="currency"
+            )
         return owner
 
     async def _recipient_wallet(self, request: TransferRequest) -> str:
