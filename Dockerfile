@@ -1,6 +1,15 @@
 # Transakt: one image for every part (wallet node, sandbox bank, worker, migrations).
-# The command picks the part: `transakt serve | bank | worker | migrate | up`.
+# The command picks the part: `transakt serve | bank | worker | migrate`, each given
+# TRANSAKT_DATABASE_URL and TRANSAKT_REDIS_URL (docker-compose.yml does).
+#
+# The embedded PostgreSQL and Redis (the `embedded` extra) are left out: a container uses real
+# services. For `transakt up` in a single container, build with them:
+#   docker build --build-arg TRANSAKT_EXTRAS=embedded -t transakt:up .
+#   docker run -p 8080:8080 -p 8081:8081 transakt:up up
 FROM python:3.11-slim
+
+# Optional extras to install, comma-separated ("" for none, "embedded" for `transakt up`).
+ARG TRANSAKT_EXTRAS=""
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -10,19 +19,21 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 
 # Dependencies first, from pyproject.toml alone, so editing the code reuses this layer.
-# A placeholder package stands in for the sources until they are copied.
-COPY pyproject.toml README.md* ./
+# A placeholder package stands in for the sources until they are copied. The build backend
+# (setuptools 77 or later, for the SPDX license) is fetched by pip in an isolated build.
+COPY pyproject.toml README.md* LICENSE ./
 RUN mkdir transakt \
     && touch transakt/__init__.py \
-    && pip install . \
+    && pip install ".${TRANSAKT_EXTRAS:+[$TRANSAKT_EXTRAS]}" \
     && pip uninstall --yes transakt \
     && rm -rf transakt build
 
+# --no-deps: every dependency (and extra) is installed above; this adds only the sources.
 COPY transakt ./transakt
 RUN pip install --no-deps . && rm -rf build
 
-# Never run as root. /data holds what `transakt up` keeps (embedded databases, mail sink);
-# it is created here so a named volume mounted on it inherits the owner.
+# Never run as root. /data holds the mail sink, and what `transakt up` keeps (embedded
+# databases); it is created here so a named volume mounted on it inherits the owner.
 RUN groupadd --system transakt \
     && useradd --system --gid transakt --home-dir /app --shell /usr/sbin/nologin transakt \
     && mkdir /data \
@@ -37,5 +48,6 @@ ENV TRANSAKT_HOST=0.0.0.0 \
 
 EXPOSE 8080 8081
 ENTRYPOINT ["transakt"]
-# Alone, the image runs the whole system on its embedded PostgreSQL and Redis.
-CMD ["up"]
+# The wallet node. Without TRANSAKT_DATABASE_URL and TRANSAKT_REDIS_URL it says, in one line,
+# to set them (or to build with TRANSAKT_EXTRAS=embedded and run `up`).
+CMD ["serve"]

@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 .PHONY: help venv run test chromium lint bench clean distclean
 
 help:
-	@echo "make venv       create $(VENV) and install Transakt with its dev tools"
+	@echo "make venv       create $(VENV) and install Transakt with its dev tools and embedded servers"
 	@echo "make run        run the whole system on embedded PostgreSQL and Redis (transakt up)"
 	@echo "make test       run the test suite (PYTEST_ARGS='-k ledger -x' to narrow it)"
 	@echo "make chromium   install Debian's Chromium for the browser tests (as root, with apt)"
@@ -42,9 +42,11 @@ $(BIN)/pip:
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 
+# The embedded extra: the PostgreSQL and Redis wheels that `make run` (transakt up) runs on and
+# the tests fall back on when no local service answers.
 $(STAMP): pyproject.toml | $(BIN)/pip
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,embedded]'
 	@touch $(STAMP)
 
 run: venv
