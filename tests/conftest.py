@@ -118,7 +118,7 @@ async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
     try:
         await _check_postgres(admin_url)
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        from transakt.storage.embedded import EmbeddedServer, start_embedded_postgres
+        from transakt.cli.embedded import EmbeddedServer, start_embedded_postgres
 
         def start() -> EmbeddedServer:
             return start_embedded_postgres(tmp_path_factory.mktemp("embedded-postgres"))
@@ -160,7 +160,7 @@ async def redis_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[s
     try:
         await _flush_redis(url)
     except (OSError, TimeoutError, aioredis.RedisError) as exc:
-        from transakt.storage.embedded import EmbeddedServer, start_embedded_redis
+        from transakt.cli.embedded import EmbeddedServer, start_embedded_redis
 
         def start() -> EmbeddedServer:
             return start_embedded_redis(tmp_path_factory.mktemp("embedded-redis"))

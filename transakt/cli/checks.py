@@ -11,12 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import importlib
 import os
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
-from types import ModuleType
 from urllib.parse import urlsplit, urlunsplit
 
 from transakt.cli.errors import EXIT_USAGE, CommandError, one_line
@@ -28,7 +26,6 @@ __all__ = [
     "check_port",
     "check_redis",
     "check_services",
-    "import_part",
     "listen_errors",
     "redact_url",
 ]
@@ -39,18 +36,6 @@ REDIS_VARIABLE = "TRANSAKT_REDIS_URL"
 _SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
 # Errors of listening that are the port's (taken, privileged) rather than the host's.
 _PORT_ERRORS = frozenset({errno.EADDRINUSE, errno.EACCES})
-
-
-def import_part(module: str, what: str) -> ModuleType:
-    """Import a part of the system, or explain that it does not exist yet."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        # Only the part itself (or its package) missing means "not built yet"; a missing
-        # dependency deeper inside is a real error and keeps its traceback.
-        if exc.name is not None and (module == exc.name or module.startswith(exc.name + ".")):
-            raise CommandError(f"{what} is not available yet", EXIT_USAGE) from None
-        raise
 
 
 # --------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
-from transakt.cli.checks import Address, check_port, check_services, import_part, listen_errors
+from transakt.cli.checks import Address, check_port, check_services, listen_errors
 from transakt.cli.embedded import resolved_database, resolved_services
 from transakt.cli.errors import EXIT_FAILURE, CommandError
 from transakt.config.settings import Settings
@@ -66,7 +66,8 @@ def cmd_migrate(settings: Settings) -> int:
 
 def cmd_serve(settings: Settings) -> int:
     """Run the wallet node until SIGINT/SIGTERM."""
-    app = import_part("transakt.http.app", "the wallet node")
+    from transakt.http import app  # imported here: `transakt --help` stays fast
+
     address = wallet_address(settings)
     check_port(address)
     check_services(settings, redis=True)
@@ -77,7 +78,8 @@ def cmd_serve(settings: Settings) -> int:
 
 def cmd_bank(settings: Settings) -> int:
     """Run the sandbox bank until SIGINT/SIGTERM."""
-    server = import_part("transakt.sandbox.server", "the sandbox bank")
+    from transakt.sandbox import server
+
     address = bank_address(settings)
     check_port(address)
     check_services(settings, redis=False)
@@ -93,7 +95,8 @@ def cmd_bank(settings: Settings) -> int:
 
 def cmd_worker(settings: Settings) -> int:
     """Run a background worker until SIGINT/SIGTERM."""
-    worker = import_part("transakt.worker", "the worker")
+    from transakt.composition import worker
+
     # The worker uses the database only: no Redis is checked, started, or (in prod) required.
     check_services(settings, redis=False)
     with resolved_database(settings) as database_url:

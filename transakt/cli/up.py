@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from transakt.cli.checks import check_port, check_services, import_part
+from transakt.cli.checks import check_port, check_services
 from transakt.cli.commands import bank_address, wallet_address
 from transakt.cli.embedded import check_available
 from transakt.cli.embedded import services as resolve_services
@@ -281,8 +281,6 @@ def cmd_up(settings: Settings, env_file: Path | None = None) -> int:
             EXIT_USAGE,
         )
     # Fail before anything starts, rather than fail later on a server that cannot be spawned.
-    import_part("transakt.http.app", "the wallet node")
-    import_part("transakt.sandbox.server", "the sandbox bank")
     check_port(wallet_address(settings))
     check_port(bank_address(settings, port_option="--bank-port"))
     check_services(settings, redis=True)
