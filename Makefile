@@ -19,7 +19,7 @@ help:
 	@echo "make run        run the whole system on embedded PostgreSQL and Redis (transakt up)"
 	@echo "make test       run the test suite (PYTEST_ARGS='-k ledger -x' to narrow it)"
 	@echo "make chromium   install Debian's Chromium for the browser tests (as root, with apt)"
-	@echo "make lint       ruff check, ruff format --check, mypy"
+	@echo "make lint       ruff check, ruff format --check, mypy, the layer contracts (lint-imports)"
 	@echo "make bench      run every benchmark script in bench/"
 	@echo "make clean      remove caches and build output (keeps $(VENV) and .transakt data)"
 	@echo "make distclean  clean, and remove $(VENV) too"
@@ -69,6 +69,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # A benchmark script is a file in bench/ that runs as a program; the others are its modules.
 bench: venv

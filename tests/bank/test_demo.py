@@ -1,33 +1,36 @@
-"""Demo accounts for `transakt up`: fixed numbers and passcodes, opened once, kept as they are."""
+"""Demo accounts: fixed numbers and passcodes, opened by the bank at start, kept as they are."""
 
 from __future__ import annotations
 
 from transakt.gateway import BankClient
-from transakt.sandbox.demo import DEMO_ACCOUNTS, ensure_demo_accounts
+from transakt.sandbox.demo import DEMO_ACCOUNTS, seed_demo_accounts
+from transakt.sandbox.views import STORE_KEY
+
+from .conftest import RunningBank
 
 
-async def test_demo_accounts_are_the_documented_ones_with_working_passcodes(
-    bank_client: BankClient,
+async def test_the_bank_opens_the_documented_accounts_with_working_passcodes(
+    bank_client: BankClient, bank: RunningBank
 ) -> None:
-    accounts = await ensure_demo_accounts(bank_client)
-    assert [(a.account, a.name, a.currency, a.balance, a.passcode) for a in accounts] == [
-        (d.account, d.name, d.currency, d.balance, d.passcode) for d in DEMO_ACCOUNTS
-    ]
-    for account in accounts:
-        assert account.passcode is not None
-        statement = await bank_client.statement(account.account, account.passcode)
-        assert statement.balance == account.balance
-        assert statement.name == account.name
+    # The session bank's tables were emptied for this test: open the accounts as a start does.
+    await seed_demo_accounts(bank.app[STORE_KEY])
+    for demo in DEMO_ACCOUNTS:
+        statement = await bank_client.statement(demo.account, demo.passcode)
+        assert (statement.account, statement.name, statement.currency) == (
+            demo.account,
+            demo.name,
+            demo.currency,
+        )
+        assert statement.balance == demo.balance
 
 
-async def test_a_second_run_keeps_the_accounts_and_their_balances(
-    bank_client: BankClient,
+async def test_a_second_start_keeps_the_accounts_and_their_balances(
+    bank_client: BankClient, bank: RunningBank
 ) -> None:
-    first = await ensure_demo_accounts(bank_client)
-    # Money moved since the first run: the second run must not reset or reopen anything.
+    store = bank.app[STORE_KEY]
+    await seed_demo_accounts(store)
     alice = DEMO_ACCOUNTS[0]
     await bank_client.transfer("demo-test-1", alice.account, "debit", 1_000, alice.currency)
-    again = await ensure_demo_accounts(bank_client)
-    assert [a.account for a in again] == [a.account for a in first]
+    again = await seed_demo_accounts(store)
+    assert [a.account for a in again] == [d.account for d in DEMO_ACCOUNTS]
     assert again[0].balance == alice.balance - 1_000
-    assert [a.passcode for a in again] == [d.passcode for d in DEMO_ACCOUNTS]

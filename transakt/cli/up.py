@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -174,12 +174,18 @@ def _banner(
 
 
 async def _demo_accounts(settings: Settings, bank_url: str) -> list[BankAccount]:
+    """The demo accounts the bank opened at start, as they stand now, with their passcodes."""
     from transakt.gateway.client import BankClient
-    from transakt.sandbox.demo import ensure_demo_accounts
+    from transakt.sandbox.demo import DEMO_ACCOUNTS
 
     secret = settings.bank.service_secret.get_secret_value()
+    accounts: list[BankAccount] = []
     async with BankClient(bank_url, secret, timeout=10.0) as bank:
-        return await ensure_demo_accounts(bank)
+        for demo in DEMO_ACCOUNTS:
+            found = await bank.get_account(demo.account)
+            if found is not None:
+                accounts.append(replace(found, passcode=demo.passcode))
+    return accounts
 
 
 def _child_env(

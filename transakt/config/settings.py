@@ -130,6 +130,8 @@ class BankSettings(_Group):
     fault_failure_rate: float = Field(0.0, ge=0, le=1)
     fault_refuse_all: bool = False
     fault_seed: int | None = None
+    # The sandbox opens the documented demo accounts at start (transakt.sandbox.demo).
+    demo_accounts: bool = True
 
 
 class BreakerSettings(_Group):

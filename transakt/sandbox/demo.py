@@ -1,19 +1,24 @@
-"""Demo bank accounts for `transakt up`: the same numbers and passcodes on every machine.
+"""Demo bank accounts: the same numbers and passcodes on every machine, opened by the bank itself.
 
 They are sandbox accounts anyone may use, so nothing about them is secret: the README and the
-banner of `transakt up` name them. Each is opened when the bank does not have it yet, with its
-opening balance; a bank that has it keeps it as it is (its balance is whatever it was left at).
+banner of `transakt up` name them. The sandbox opens each at start-up when it does not have it
+yet (``TRANSAKT_BANK_DEMO_ACCOUNTS``, on by default), with its opening balance; a bank that has
+it keeps it as it is. So `transakt up`, `transakt bank` and docker compose all offer them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import logging
+from dataclasses import dataclass
 
-from transakt.bankapi.errors import BankRequestRejected
 from transakt.bankapi.models import BankAccount
-from transakt.gateway.client import BankClient
+from transakt.sandbox.errors import AccountExists
+from transakt.sandbox.online import hash_passcode
+from transakt.sandbox.store import BankStore
 
-__all__ = ["DEMO_ACCOUNTS", "DemoAccount", "ensure_demo_accounts"]
+__all__ = ["DEMO_ACCOUNTS", "DemoAccount", "seed_demo_accounts"]
+
+log = logging.getLogger("transakt.bank")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,24 +39,23 @@ DEMO_ACCOUNTS: tuple[DemoAccount, ...] = (
 )
 
 
-async def ensure_demo_accounts(bank: BankClient) -> list[BankAccount]:
-    """The demo accounts (opened now where the bank lacks them), with their passcodes."""
+async def seed_demo_accounts(store: BankStore) -> list[BankAccount]:
+    """Open the demo accounts the bank lacks; all of them as they are now."""
     accounts: list[BankAccount] = []
     for demo in DEMO_ACCOUNTS:
-        found = await bank.get_account(demo.account)
+        found = await store.get_account(demo.account)
         if found is None:
             try:
-                found = await bank.create_account(
+                found = await store.create_account(
                     demo.name,
                     demo.currency,
                     demo.balance,
                     account=demo.account,
-                    passcode=demo.passcode,
+                    passcode_hash=hash_passcode(demo.passcode),
                 )
-            except BankRequestRejected as error:
-                if error.code != "account_exists":
-                    raise
-                found = await bank.get_account(demo.account)  # another process opened it
+                log.info("opened demo account %s (%s)", demo.account, demo.name)
+            except AccountExists:  # another bank process on this schema opened it first
+                found = await store.get_account(demo.account)
                 assert found is not None
-        accounts.append(replace(found, passcode=demo.passcode))
+        accounts.append(found)
     return accounts

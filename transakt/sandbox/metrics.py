@@ -1,27 +1,35 @@
-"""The bank's counters and their Prometheus text rendering for GET /metrics."""
+"""The bank's counters, exported through its own Prometheus registry for GET /metrics."""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+
+from transakt.observability import new_registry
 from transakt.sandbox.cache import AccountDirectory
 from transakt.sandbox.faults import FaultInjector
 
 __all__ = ["BankMetrics"]
 
 
-def _labels(**labels: str) -> str:
-    # Label values are the bank's own fixed words (statuses, reasons), never user input.
-    return "{" + ",".join(f'{key}="{value}"' for key, value in labels.items()) + "}"
-
-
 class BankMetrics:
-    """Counts what the bank answered; cache and fault figures are read live when rendered."""
+    """Counts what the bank answered; cache and fault figures are read live when scraped.
+
+    ``registry`` is the bank process's one registry; its collector reads these counters and
+    the parts given to ``watch`` (the account cache only exists once the app has started).
+    """
 
     def __init__(self) -> None:
         self.responses: Counter[int] = Counter()
         self.transfers: Counter[tuple[str, str]] = Counter()
         self.verifications: Counter[str] = Counter()
+        self._directory: AccountDirectory | None = None
+        self._faults: FaultInjector | None = None
+        self.registry = new_registry()
+        self.registry.register(self)
 
     def __repr__(self) -> str:
         return f"<BankMetrics responses={sum(self.responses.values())}>"
@@ -38,60 +46,59 @@ class BankMetrics:
         """One account verification started, or one confirmation and the state it left."""
         self.verifications[event] += 1
 
-    def render(self, directory: AccountDirectory | None, faults: FaultInjector) -> str:
-        """Everything in the Prometheus text exposition format (version 0.0.4)."""
-        lines: list[str] = []
+    def watch(self, directory: AccountDirectory | None, faults: FaultInjector) -> None:
+        """Read these parts' figures from now on (the app's cache, once open, and faults)."""
+        self._directory = directory
+        self._faults = faults
 
-        def metric(name: str, kind: str, doc: str, samples: list[tuple[str, float]]) -> None:
-            lines.append(f"# HELP {name} {doc}")
-            lines.append(f"# TYPE {name} {kind}")
-            lines.extend(f"{name}{labels} {value:g}" for labels, value in samples)
-
-        hits = directory.hits if directory else 0
-        misses = directory.misses if directory else 0
-        size = directory.size if directory else 0
-        metric(
-            "bank_account_cache_hits_total",
-            "counter",
+    def collect(self) -> Iterator[Metric]:
+        """``bank_*``: the collector registered on ``registry``."""
+        directory = self._directory
+        yield CounterMetricFamily(
+            "bank_account_cache_hits",
             "Account look-ups answered from the LRU cache.",
-            [("", hits)],
+            value=directory.hits if directory else 0,
         )
-        metric(
-            "bank_account_cache_misses_total",
-            "counter",
+        yield CounterMetricFamily(
+            "bank_account_cache_misses",
             "Account look-ups that read the database.",
-            [("", misses)],
+            value=directory.misses if directory else 0,
         )
-        metric("bank_account_cache_size", "gauge", "Account identities cached.", [("", size)])
-        metric(
-            "bank_http_responses_total",
-            "counter",
-            "HTTP answers by status code.",
-            [(_labels(status=str(code)), n) for code, n in sorted(self.responses.items())],
+        yield GaugeMetricFamily(
+            "bank_account_cache_size",
+            "Account identities cached.",
+            value=directory.size if directory else 0,
         )
-        metric(
-            "bank_transfers_total",
-            "counter",
+        responses = CounterMetricFamily(
+            "bank_http_responses", "HTTP answers by status code.", labels=("status",)
+        )
+        for code, count in sorted(self.responses.items()):
+            responses.add_metric((str(code),), count)
+        yield responses
+        transfers = CounterMetricFamily(
+            "bank_transfers",
             "Transfers stored, by outcome (replays excluded).",
-            [
-                (_labels(status=status, reason=reason), n)
-                for (status, reason), n in sorted(self.transfers.items())
-            ],
+            labels=("status", "reason"),
         )
-        metric(
-            "bank_account_verifications_total",
-            "counter",
+        for (status, reason), count in sorted(self.transfers.items()):
+            transfers.add_metric((status, reason), count)
+        yield transfers
+        verifications = CounterMetricFamily(
+            "bank_account_verifications",
             "Account verifications started (replays excluded) and confirmations by outcome.",
-            [(_labels(event=event), n) for event, n in sorted(self.verifications.items())],
+            labels=("event",),
         )
-        metric(
-            "bank_faults_injected_total",
-            "counter",
+        for event, count in sorted(self.verifications.items()):
+            verifications.add_metric((event,), count)
+        yield verifications
+        faults = CounterMetricFamily(
+            "bank_faults_injected",
             "Requests delayed, failed or refused on purpose.",
-            [
-                (_labels(kind="latency"), faults.delayed_total),
-                (_labels(kind="failure"), faults.failed_total),
-                (_labels(kind="refuse_all"), faults.refused_total),
-            ],
+            labels=("kind",),
         )
-        return "\n".join(lines) + "\n"
+        injector = self._faults
+        if injector is not None:
+            faults.add_metric(("latency",), injector.delayed_total)
+            faults.add_metric(("failure",), injector.failed_total)
+            faults.add_metric(("refuse_all",), injector.refused_total)
+        yield faults

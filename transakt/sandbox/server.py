@@ -17,6 +17,7 @@ from transakt.errors import BankUnavailable, DomainError, RateLimited
 from transakt.loop import EventLoopChoice
 from transakt.loop import run as run_loop
 from transakt.sandbox.auth import service_auth_middleware
+from transakt.sandbox.demo import seed_demo_accounts
 from transakt.sandbox.errors import HolderUnauthorized
 from transakt.sandbox.faults import FaultInjector
 from transakt.sandbox.metrics import BankMetrics
@@ -156,6 +157,8 @@ def create_app(
         async with open_bank(bank, database_url, pool_max=pool_max) as parts:
             app[STORE_KEY] = parts.store
             app[DIRECTORY_KEY] = parts.directory
+            if bank.demo_accounts:
+                await seed_demo_accounts(parts.store)
             yield
 
     app.cleanup_ctx.append(resources)

@@ -6,6 +6,7 @@ from dataclasses import replace
 from typing import Final
 
 from aiohttp import web
+from prometheus_client import generate_latest
 
 from transakt.bankapi.constants import (
     DEFAULT_PAGE_SIZE,
@@ -18,6 +19,7 @@ from transakt.bankapi.constants import (
     ONLINE_PREFIX,
 )
 from transakt.errors import NotFound, ValidationFailed
+from transakt.observability import CONTENT_TYPE
 from transakt.sandbox.cache import AccountDirectory
 from transakt.sandbox.errors import HolderUnauthorized
 from transakt.sandbox.faults import FaultInjector
@@ -219,10 +221,13 @@ async def healthz(request: web.Request) -> web.Response:
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text format."""
+    """The bank's registry in the Prometheus text format (figures read in memory, no I/O)."""
     app = request.app
-    text = app[METRICS_KEY].render(app.get(DIRECTORY_KEY), app[FAULTS_KEY])
-    return web.Response(text=text, content_type="text/plain", charset="utf-8")
+    counted = app[METRICS_KEY]
+    counted.watch(app.get(DIRECTORY_KEY), app[FAULTS_KEY])
+    return web.Response(
+        body=generate_latest(counted.registry), headers={"Content-Type": CONTENT_TYPE}
+    )
 
 
 @routes.get("/admin/faults")
