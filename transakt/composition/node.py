@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
+from prometheus_client import CollectorRegistry, generate_latest
 
 from transakt.actors.wallet import DebitRate, WalletActor
 from transakt.composition.notifications import Notifications, open_notifications
@@ -17,6 +18,16 @@ from transakt.gateway.breaker import CircuitBreaker
 from transakt.gateway.buffer import BankBuffer, MemoryBankBuffer, RedisBankBuffer
 from transakt.gateway.client import BankClient
 from transakt.gateway.gateway import BankGateway, is_bank_failure
+from transakt.gateway.metrics import GatewayCollector
+from transakt.observability import (
+    Families,
+    LedgerCollector,
+    RuntimeCollector,
+    StartTimeCollector,
+    TasksCollector,
+    TrustCollector,
+    new_registry,
+)
 from transakt.runtime import ActorSystem, RestartPolicy
 from transakt.services.accounts import Accounts
 from transakt.services.bank_links import BankLinks
@@ -60,6 +71,11 @@ class Node:
     idempotency: Idempotency
     started_at: float = field(default_factory=time.time)
     notifications: Notifications | None = None
+    #: The process's Prometheus registry (GET /metrics answers it), made with the node.
+    registry: CollectorRegistry = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.registry = _metrics_registry(self)
 
     async def readiness(self) -> dict[str, dict[str, object]]:
         """Each dependency's state: {"database": {"ok": True, "latency_ms": 0.4}, ...}."""
@@ -74,42 +90,34 @@ class Node:
         return checks
 
     def metrics_text(self) -> str:
-        """Prometheus text for the runtime, the ledger writer and the node."""
-        lines: list[str] = []
+        """Everything in the node's registry, in the Prometheus text format."""
+        return generate_latest(self.registry).decode()
 
-        def metric(name: str, kind: str, help_text: str, value: float, labels: str = "") -> None:
-            lines.append(f"# HELP {name} {help_text}")
-            lines.append(f"# TYPE {name} {kind}")
-            lines.append(f"{name}{labels} {value}")
 
-        for key, value in sorted(self.system.metrics.snapshot().items()):
-            name = "transakt_runtime_" + "".join(c if c.isalnum() else "_" for c in key)
-            metric(name, "gauge", f"actor runtime: {key}", float(value))
-        writer = self.writer
-        metric("transakt_ledger_batches_total", "counter", "committed batches", writer.batches)
-        metric(
-            "transakt_ledger_operations_total",
-            "counter",
-            "committed ledger operations",
-            writer.operations,
-        )
-        metric("transakt_ledger_failures_total", "counter", "failed batch commits", writer.failures)
-        metric(
-            "transakt_ledger_largest_batch", "gauge", "largest batch so far", writer.largest_batch
-        )
-        metric(
-            "transakt_ledger_commit_seconds_total",
-            "counter",
-            "time spent committing",
-            writer.commit_seconds,
-        )
-        metric("transakt_ledger_queued", "gauge", "operations waiting for a batch", writer.queued)
-        metric("transakt_node_start_time_seconds", "gauge", "node start time", self.started_at)
-        if self.notifications is not None:
-            for name, kind, help_text, value in self.notifications.metrics():
-                metric(name, kind, help_text, value)
-        lines += self.gateway.metrics_lines()
-        return "\n".join(lines) + "\n"
+def _metrics_registry(node: Node) -> CollectorRegistry:
+    """The process's one registry, with a collector per part of ``node`` (the HTTP front door
+    adds its own): each reads its part's attributes when scraped, nothing is done per event."""
+    registry = new_registry()
+    registry.register(RuntimeCollector(node.system))
+    registry.register(LedgerCollector(node.writer))
+    registry.register(StartTimeCollector(node.started_at))
+    registry.register(GatewayCollector(node.gateway))
+    registry.register(TrustCollector(node.throttle, node.sessions, node.idempotency))
+    notifications = node.notifications
+    registry.register(Families(lambda: notifications.metrics() if notifications else ()))
+    components: dict[str, object] = {
+        "node": node,
+        "actor_system": node.system,
+        "ledger_writer": node.writer,
+        "bank_gateway": node.gateway,
+        "sessions": node.sessions,
+    }
+    if notifications is not None:
+        components["outbox_relay"] = notifications.relay
+        if notifications.live is not None:
+            components["live_hub"] = notifications.live
+    registry.register(TasksCollector(components))
+    return registry
 
 
 async def _timed(awaitable: Any) -> dict[str, object]:

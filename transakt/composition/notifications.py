@@ -12,6 +12,8 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
 import asyncpg
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
 
 from transakt.actors.email import EmailActor, MailConfig
 from transakt.config import Settings
@@ -41,49 +43,58 @@ class Notifications:
     mailers: list[ActorRef] = field(default_factory=list)
     transport: MailTransport | None = None
 
-    def metrics(self) -> list[tuple[str, str, str, float]]:
-        """(name, type, help, value) of each metric, for /metrics."""
+    def metrics(self) -> list[Metric]:
+        """The relay's and the live hub's figures as metric families, read now (for /metrics)."""
         relay = self.relay
-        values: list[tuple[str, str, str, float]] = [
-            ("transakt_outbox_published_total", "counter", "events published", relay.published),
-            (
-                "transakt_outbox_caught_up_total",
-                "counter",
-                "events published by a catch-up or poll rather than a notification",
-                relay.caught_up,
+        families: list[Metric] = [
+            CounterMetricFamily(
+                "transakt_outbox_published", "Events published.", value=relay.published
             ),
-            (
-                "transakt_outbox_unread_total",
-                "counter",
-                "commit notifications not read back because nobody on this process listened",
-                relay.unread,
+            CounterMetricFamily(
+                "transakt_outbox_caught_up",
+                "Events published by a catch-up or poll rather than a notification.",
+                value=relay.caught_up,
             ),
-            (
-                "transakt_outbox_pruned_total",
-                "counter",
-                "events past retention deleted",
-                relay.pruned,
+            CounterMetricFamily(
+                "transakt_outbox_notifications",
+                "Commit notifications heard.",
+                value=relay.notifications,
+            ),
+            CounterMetricFamily(
+                "transakt_outbox_unread",
+                "Commit notifications not read back because nobody on this process listened.",
+                value=relay.unread,
+            ),
+            CounterMetricFamily(
+                "transakt_outbox_pruned", "Events past retention deleted.", value=relay.pruned
             ),
         ]
-        if self.live is not None:
-            live = self.live
-            values += [
-                ("transakt_live_connections", "gauge", "open live websockets", live.connections),
-                (
-                    "transakt_live_dropped_slow_total",
-                    "counter",
-                    "live websockets dropped as too slow",
-                    live.dropped_slow,
+        live = self.live
+        if live is not None:
+            families += [
+                GaugeMetricFamily(
+                    "transakt_live_connections", "Open live websockets.", value=live.connections
                 ),
-                ("transakt_live_messages_total", "counter", "live messages queued", live.routed),
-                (
-                    "transakt_live_refused_total",
-                    "counter",
-                    "live websockets refused: the user had too many open",
-                    live.refused,
+                CounterMetricFamily(
+                    "transakt_live_dropped_slow",
+                    "Live websockets dropped as too slow.",
+                    value=live.dropped_slow,
+                ),
+                CounterMetricFamily(
+                    "transakt_live_messages", "Live messages queued.", value=live.routed
+                ),
+                CounterMetricFamily(
+                    "transakt_live_replays",
+                    "Events the live hub had routed already and dropped.",
+                    value=live.replays,
+                ),
+                CounterMetricFamily(
+                    "transakt_live_refused",
+                    "Live websockets refused: the user had too many open.",
+                    value=live.refused,
                 ),
             ]
-        return values
+        return families
 
 
 def mail_config(settings: Settings) -> MailConfig:

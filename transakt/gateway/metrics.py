@@ -2,54 +2,80 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from prometheus_client import generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+
 from transakt.gateway.breaker import BreakerState
+from transakt.observability import new_registry
 
 if TYPE_CHECKING:
     from transakt.gateway.gateway import BankGateway
 
-__all__ = ["gateway_metrics"]
+__all__ = ["GatewayCollector", "gateway_metrics"]
+
+
+class GatewayCollector:
+    """Reads one gateway's breaker and counters when scraped (no call to Redis or the bank:
+    the buffer depth is the last one the gateway saw)."""
+
+    def __init__(self, gateway: BankGateway) -> None:
+        self._gateway = gateway
+
+    def __repr__(self) -> str:
+        return f"<GatewayCollector {self._gateway!r}>"
+
+    def collect(self) -> Iterator[Metric]:
+        """``transakt_bank_*``."""
+        gateway = self._gateway
+        snapshot = gateway.breaker.snapshot()
+        state = GaugeMetricFamily(
+            "transakt_bank_breaker_state",
+            "1 for the bank circuit breaker's current state, 0 for the others.",
+            labels=("state",),
+        )
+        for each in BreakerState:
+            state.add_metric((each.value,), int(snapshot.state is each))
+        yield state
+        for name, help_text, value in (
+            ("opened", "Times the bank circuit breaker opened.", snapshot.opened_total),
+            ("rejected", "Bank calls the breaker refused unmade.", snapshot.rejected_total),
+            ("failures", "Bank calls that failed.", snapshot.failures_total),
+            ("successes", "Bank calls the bank answered.", snapshot.successes_total),
+        ):
+            yield CounterMetricFamily(f"transakt_bank_breaker_{name}", help_text, value=value)
+        yield GaugeMetricFamily(
+            "transakt_bank_buffer_depth",
+            "Bank requests in the buffer (as last read).",
+            value=gateway.buffered,
+        )
+        yield GaugeMetricFamily(
+            "transakt_bank_in_flight", "Bank requests under way.", value=gateway.in_flight
+        )
+        requests = CounterMetricFamily(
+            "transakt_bank_requests",
+            "Bank requests by what became of them.",
+            labels=("outcome",),
+        )
+        for outcome, count in (
+            ("posted", gateway.posted),
+            ("voided", gateway.voided),
+            ("deferred", gateway.deferred),
+            ("duplicate", gateway.duplicates),
+        ):
+            requests.add_metric((outcome,), count)
+        yield requests
 
 
 def gateway_metrics(gateway: BankGateway) -> list[str]:
-    """Prometheus text lines for one gateway."""
-    snapshot = gateway.breaker.snapshot()
-    lines = _family(
-        "transakt_bank_breaker_state",
-        "gauge",
-        "1 for the bank circuit breaker's current state",
-        {f'state="{state.value}"': int(snapshot.state is state) for state in BreakerState},
-    )
-    for name, kind, help_text, value in (
-        ("breaker_opened_total", "counter", "times the breaker opened", snapshot.opened_total),
-        ("breaker_rejected_total", "counter", "calls refused unmade", snapshot.rejected_total),
-        ("breaker_failures_total", "counter", "bank calls failed", snapshot.failures_total),
-        ("breaker_successes_total", "counter", "bank calls answered", snapshot.successes_total),
-        ("buffer_depth", "gauge", "bank requests in the buffer", gateway.buffered),
-        ("in_flight", "gauge", "bank requests under way", gateway.in_flight),
-    ):
-        lines += _family(f"transakt_bank_{name}", kind, help_text, {"": value})
-    outcomes = {
-        "posted": gateway.posted,
-        "voided": gateway.voided,
-        "deferred": gateway.deferred,
-        "duplicate": gateway.duplicates,
-    }
-    lines += _family(
-        "transakt_bank_requests_total",
-        "counter",
-        "bank requests by what became of them",
-        {f'outcome="{outcome}"': count for outcome, count in outcomes.items()},
-    )
-    return lines
+    """The gateway's series as Prometheus text lines, written by prometheus-client.
 
-
-def _family(name: str, kind: str, help_text: str, samples: dict[str, float]) -> list[str]:
-    """One metric family in Prometheus text: HELP, TYPE, then a sample per label set."""
-    lines = [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
-    lines += [
-        f"{name}{{{labels}}} {value}" if labels else f"{name} {value}"
-        for labels, value in samples.items()
-    ]
-    return lines
+    Kept for ``BankGateway.metrics_lines``; a node's ``/metrics`` registers a
+    ``GatewayCollector`` on its registry instead.
+    """
+    registry = new_registry()
+    registry.register(GatewayCollector(gateway))
+    return generate_latest(registry).decode().splitlines()

@@ -11,7 +11,7 @@ from transakt.composition.node import open_node
 from transakt.config import ResolvedServices, Settings
 from transakt.http.constants import MAX_BODY_BYTES
 from transakt.http.keys import NODE_KEY, SETTINGS_KEY
-from transakt.http.metrics import HTTP_METRICS_KEY, HttpMetrics
+from transakt.http.metrics import HTTP_METRICS_KEY, HttpMetrics, join_node_registry
 from transakt.http.middlewares import front_door
 from transakt.http.openapi import OPENAPI_KEY, build_openapi
 from transakt.http.routes import setup_routes
@@ -39,6 +39,8 @@ def create_app(settings: Settings, services: ResolvedServices) -> web.Applicatio
     )
     app[SETTINGS_KEY] = settings
     app[HTTP_METRICS_KEY] = metrics
+    # The process's registry is the node's: the HTTP series join it once the node is open.
+    app.on_startup.append(join_node_registry)
     app[OPENAPI_KEY] = dumps(build_openapi(settings)).encode()
     setup_routes(app)
     app.on_shutdown.append(close_live_connections)  # open websockets must not delay it

@@ -7,18 +7,17 @@ import logging
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import generate_latest
 
 from transakt.http.constants import READINESS_TIMEOUT_SECONDS
-from transakt.http.metrics import HTTP_METRICS_KEY
 from transakt.http.openapi import OPENAPI_KEY
 from transakt.http.views._shared import node_of
+from transakt.observability import CONTENT_TYPE
 from transakt.web.json import json_response
 
 __all__ = ["healthz", "metrics", "openapi", "readyz"]
 
 logger = logging.getLogger("transakt.http")
-
-_PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -50,15 +49,13 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    """GET /metrics: the node's runtime and ledger series followed by the HTTP ones."""
-    node_text = node_of(request).metrics_text()
-    if node_text and not node_text.endswith("\n"):
-        node_text += "\n"
-    http_text = request.app[HTTP_METRICS_KEY].text()
-    return web.Response(
-        body=(node_text + http_text).encode(),
-        headers={"Content-Type": _PROMETHEUS_CONTENT_TYPE},
-    )
+    """GET /metrics: the process's registry (the node's parts and the HTTP front door).
+
+    Every collector reads attributes in memory: the scrape does no I/O, so it stays cheap
+    while the node is under load.
+    """
+    body = generate_latest(node_of(request).registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
 async def openapi(request: web.Request) -> web.Response:
