@@ -3,7 +3,9 @@
 Thousands of P2P transfers race among a few wallets, many of them overdraft attempts and some
 replays; the client keeps its own books, and at the end the server's books must agree to the
 cent: per currency everything sums to zero, no wallet is negative, and every acknowledged
-transfer exists exactly once.
+transfer exists exactly once. Every count the tests assert on is one they can work out
+themselves: a keyed request sent three times at once is one decision and two replays of it,
+whichever attempt got there first.
 """
 
 from __future__ import annotations
@@ -13,17 +15,17 @@ import random
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 import pytest
 
-from transakt.config import Settings
+from transakt.composition.node import Node, open_node
+from transakt.config import ResolvedServices, Settings
 from transakt.errors import InsufficientFunds
 from transakt.models import Transfer
-from transakt.node import Node, open_node
 from transakt.services.wallets import IdempotencyKey, Replay, TransferRequest
 from transakt.storage.audit import ledger_violations
-from transakt.storage.embedded import ResolvedServices
 from transakt.storage.errors import STORAGE_UNAVAILABLE
 from transakt.storage.writer import LedgerUnavailable
 from transakt.testing import fund_wallet
@@ -65,6 +67,29 @@ def members(
     return make
 
 
+def refusal_body(error: InsufficientFunds) -> dict[str, Any]:
+    """The body a refusal is kept under its Idempotency-Key with (the contract's error shape)."""
+    return {"error": {"code": error.code, "message": error.message, **error.details}}
+
+
+async def attempt(
+    node: Node, user_id: str, request: TransferRequest, key: IdempotencyKey | None
+) -> Transfer | Replay | InsufficientFunds:
+    """One attempt at a payment, answered as the HTTP layer answers it (``answer_once``): a
+    keyed request's refusal is kept under its key, and if an answer stood there first (another
+    attempt's transfer or refusal), that answer is this attempt's, as a replay. So every
+    attempt of one request gets the one answer the database kept, however they interleave:
+    joined to the original in flight (the wallet actor's ``_joined``), finding its transfer
+    committed (a Duplicate), or refused and finding the answer kept."""
+    try:
+        return await node.service.transfer(user_id, request, key)
+    except InsufficientFunds as error:
+        if key is None:
+            return error
+        first = await node.idempotency.record(user_id, key, 409, refusal_body(error))
+        return error if first is None else first
+
+
 async def assert_books_balance(pool: asyncpg.Pool, wallets: dict[str, int]) -> None:
     """Server books: sound by the audit, and equal to the client's books to the cent."""
     assert await ledger_violations(pool) == []
@@ -80,12 +105,15 @@ async def test_concurrent_transfers_keep_the_books(
     people = await members(5, 20_000)
     books = {person.wallet_id: 20_000 for person in people}
     rng = random.Random(7)
+    requests = 3_000
     acknowledged: Counter[str] = Counter()
-    refused = 0
-    replays = 0
+    refused = 0  # requests refused (each once, however many attempts it took)
+    replays = 0  # replayed successes
+    refusal_replays = 0
+    keyed_acknowledged = keyed_refused = 0
 
     async def pay(index: int) -> None:
-        nonlocal refused, replays
+        nonlocal refused, replays, refusal_replays, keyed_acknowledged, keyed_refused
         payer, payee = rng.sample(people, 2)
         request = TransferRequest(
             payer.wallet_id, payee.wallet_id, None, rng.randint(1, 3_000), "EUR", None
@@ -93,22 +121,40 @@ async def test_concurrent_transfers_keep_the_books(
         key = IdempotencyKey(f"k-{index}", f"h-{index}") if index % 5 == 0 else None
         attempts = 3 if key is not None else 1  # idempotent ones are sent three times at once
         results = await asyncio.gather(
-            *(node.service.transfer(payer.user_id, request, key) for _ in range(attempts)),
+            *(attempt(node, payer.user_id, request, key) for _ in range(attempts)),
             return_exceptions=True,
         )
-        ids = set()
         for result in results:
-            if isinstance(result, InsufficientFunds):
-                refused += 1
-                continue
-            if isinstance(result, BaseException):
+            if isinstance(result, BaseException) and not isinstance(result, InsufficientFunds):
                 raise result
-            if isinstance(result, Replay):
-                replays += 1
-                ids.add(result.body["id"])
-            else:
-                assert isinstance(result, Transfer)
-                ids.add(result.id)
+        # The attempts agree: exactly one of them was decided, the others replay that decision.
+        decided = [result for result in results if not isinstance(result, Replay)]
+        assert len(decided) == 1, f"one request, one decision: {results}"
+        decision = decided[0]
+        replayed = [result for result in results if isinstance(result, Replay)]
+        assert len(replayed) == attempts - 1
+        ids = set()
+        if isinstance(decision, InsufficientFunds):
+            # A real overdraft attempt: the wallet actor refused it (not the database, which
+            # would mean its bound was wrong), saying what it had, and that was too little.
+            available = decision.details.get("available")
+            assert available is not None, f"refused by the database, not the actor: {decision}"
+            assert 0 <= available < request.amount
+            assert all((r.status, r.body) == (409, refusal_body(decision)) for r in replayed)
+            refused += 1
+            refusal_replays += len(replayed)
+            keyed_refused += key is not None
+        else:
+            assert isinstance(decision, Transfer)
+            assert (decision.from_wallet, decision.to_wallet, decision.amount) == (
+                request.from_wallet,
+                request.to_wallet,
+                request.amount,
+            )
+            assert all(r.status == 201 and r.body["id"] == decision.id for r in replayed)
+            ids.add(decision.id)
+            replays += len(replayed)
+            keyed_acknowledged += key is not None
         assert len(ids) <= 1, "one request, one transfer"
         for transfer_id in ids:
             acknowledged[transfer_id] += 1
@@ -121,10 +167,16 @@ async def test_concurrent_transfers_keep_the_books(
         async with semaphore:
             await pay(index)
 
-    await asyncio.gather(*(bounded(index) for index in range(3_000)))
+    await asyncio.gather(*(bounded(index) for index in range(requests)))
 
     assert refused > 100, "the load must include real overdraft attempts"
-    assert replays > 0 or any(True for _ in acknowledged)
+    keyed = len(range(0, requests, 5))
+    assert keyed_acknowledged + keyed_refused == keyed
+    assert keyed_acknowledged > 100 and keyed_refused > 0, "both outcomes must be replayed"
+    assert replays == 2 * keyed_acknowledged  # every retry of a success got that success
+    assert refusal_replays == 2 * keyed_refused
+    assert len(acknowledged) == requests - refused  # every request not refused moved money...
+    assert set(acknowledged.values()) == {1}  # ...as a transfer of its own
     stored = await node.pool.fetch(
         "SELECT id FROM transfers WHERE kind = 'p2p' AND from_account = ANY($1::text[])",
         list(books),
@@ -152,24 +204,44 @@ async def test_storage_faults_lose_nothing_and_apply_nothing_twice(
             )
         )
 
+    # Counted as the sends go, so that each kill can tell what was in flight around it.
+    started = finished = retried = 0
+    sending = asyncio.Event()  # set once the first transfer is on its way
+    kills: list[tuple[int, int]] = []  # (connections terminated, transfers in flight throughout)
+
     async def killer() -> None:
-        for _ in range(5):
+        """Terminate the node's busy connections, five times, each time while transfers are in
+        flight (from before the kill until after it), until the sends are all done."""
+        await sending.wait()
+        while len(kills) < 5 and finished < len(requests):
             await asyncio.sleep(0.05)
-            await node.pool.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            started_before = started
+            terminated = await node.pool.fetchval(
+                "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid() "
                 "AND state = 'active' AND application_name = ''"
             )
+            # Started before the kill and not finished after it: in flight all through it.
+            overlapping = started_before - finished
+            if terminated and overlapping > 0:
+                kills.append((terminated, overlapping))
 
     async def send(payer: Member, request: TransferRequest, key: IdempotencyKey) -> str:
-        for _attempt in range(50):
-            try:
-                result = await node.service.transfer(payer.user_id, request, key)
-            except (LedgerUnavailable, *STORAGE_UNAVAILABLE):
-                await asyncio.sleep(0.02)  # outcome unknown: retry with the same key
-                continue
-            return result.body["id"] if isinstance(result, Replay) else result.id
-        raise AssertionError("never converged")
+        nonlocal started, finished, retried
+        started += 1
+        sending.set()
+        try:
+            for _attempt in range(50):
+                try:
+                    result = await node.service.transfer(payer.user_id, request, key)
+                except (LedgerUnavailable, *STORAGE_UNAVAILABLE):
+                    retried += 1
+                    await asyncio.sleep(0.02)  # outcome unknown: retry with the same key
+                    continue
+                return result.body["id"] if isinstance(result, Replay) else result.id
+            raise AssertionError("never converged")
+        finally:
+            finished += 1
 
     semaphore = asyncio.Semaphore(100)
 
@@ -178,6 +250,12 @@ async def test_storage_faults_lose_nothing_and_apply_nothing_twice(
             return await send(*item)
 
     ids, _ = await asyncio.gather(asyncio.gather(*(bounded(item) for item in requests)), killer())
+    # The faults were real: connections were terminated while transfers were in flight, and
+    # transfers saw their outcome become unknown and were retried.
+    assert kills, "no kill terminated a connection while transfers were in flight"
+    assert sum(terminated for terminated, _ in kills) > 0
+    assert all(overlapping > 0 for _, overlapping in kills)
+    assert retried > 0, "no transfer ever saw a lost connection"
     assert len(set(ids)) == len(requests)
     books = {person.wallet_id: 50_000 for person in people}
     for _payer, request, _key in requests:
