@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 import pytest
-from httpkit import Api, MakeUser, pay_body, unique_email, wallet_balance
+from httpkit import Answer, Api, MakeUser, Person, pay_body, unique_email, wallet_balance
 
 from transakt.money import MAX_AMOUNT
 
@@ -260,19 +260,40 @@ async def test_a_transfer_is_visible_to_both_parties_only(api: Api, make_user: M
 
 async def test_money_is_conserved_across_many_payments(api: Api, make_user: MakeUser) -> None:
     people = [await make_user(balance=1_000) for _ in range(4)]
+    payments = [(people[i % 4], people[(i + 1) % 4], 7 + i) for i in range(40)]
+    # Each payer's payments add up to less than its opening balance: in whatever order they
+    # land, none can be refused, so every one of them must move money.
+    outflows: dict[str, int] = {}
+    for payer, _payee, amount in payments:
+        outflows[payer.wallet_id] = outflows.get(payer.wallet_id, 0) + amount
+    assert max(outflows.values()) < 1_000
 
-    async def pay(index: int) -> int:
-        payer, payee = people[index % 4], people[(index + 1) % 4]
-        answer = await api.post(
-            "/api/v1/transfers", token=payer.token, json=pay_body(payer, payee, 7 + index)
+    async def pay(payer: Person, payee: Person, amount: int) -> Answer:
+        return await api.post(
+            "/api/v1/transfers", token=payer.token, json=pay_body(payer, payee, amount)
         )
-        return answer.status
 
-    statuses = await asyncio.gather(*(pay(index) for index in range(40)))
+    answers = await asyncio.gather(*(pay(*payment) for payment in payments))
+    statuses = [answer.status for answer in answers]
     assert set(statuses) <= {201, 409}
+    assert statuses.count(201) == len(payments), [a.text for a in answers if a.status != 201]
+    # The client's books, from what was acknowledged: the server's must match them exactly.
+    books = {person.wallet_id: 1_000 for person in people}
+    for (payer, payee, amount), answer in zip(payments, answers, strict=True):
+        assert answer.body["status"] == "posted"
+        assert (answer.body["from_wallet"], answer.body["to_wallet"], answer.body["amount"]) == (
+            payer.wallet_id,
+            payee.wallet_id,
+            amount,
+        )
+        books[payer.wallet_id] -= amount
+        books[payee.wallet_id] += amount
+    assert len({answer.body["id"] for answer in answers}) == len(payments)
     balances = [await wallet_balance(api, person) for person in people]
     assert sum(balances) == 4_000
     assert min(balances) >= 0
+    assert balances == [books[person.wallet_id] for person in people]
+    assert balances != [1_000] * 4, "money moved, so balances changed"
 
 
 @pytest.mark.parametrize("memo", [r"\ud800", r"nul\u0000", r"bell\u0007"])
