@@ -193,16 +193,18 @@ async def test_half_open_lets_exactly_one_probe_through(clock: FakeClock) -> Non
     await trip(breaker)
     clock.advance(5.0)
     release = asyncio.Event()
+    probing = asyncio.Event()
     started = 0
 
     async def slow_probe() -> str:
         nonlocal started
         started += 1
+        probing.set()
         await release.wait()
         return "probe"
 
     probe = asyncio.create_task(breaker.call(slow_probe))
-    await asyncio.sleep(0)  # let the probe start
+    await asyncio.wait_for(probing.wait(), 5.0)  # the probe is in flight
     others = await asyncio.gather(
         *(breaker.call(slow_probe) for _ in range(10)), return_exceptions=True
     )
@@ -220,8 +222,14 @@ async def test_a_cancelled_probe_frees_the_slot_and_is_no_failure(clock: FakeClo
     breaker = make(clock, is_failure=lambda error: True)
     await trip(breaker)
     clock.advance(5.0)
-    probe = asyncio.create_task(breaker.call(asyncio.Event().wait))
-    await asyncio.sleep(0)
+    probing = asyncio.Event()
+
+    async def endless_probe() -> bool:
+        probing.set()
+        return await asyncio.Event().wait()
+
+    probe = asyncio.create_task(breaker.call(endless_probe))
+    await asyncio.wait_for(probing.wait(), 5.0)  # the probe is in flight
     with pytest.raises(CircuitOpen):
         await breaker.call(ok)
     probe.cancel()
@@ -281,13 +289,15 @@ async def test_a_timeout_raised_by_the_call_itself_is_judged_by_is_failure(
 async def test_a_slow_call_from_before_the_opening_cannot_close_it(clock: FakeClock) -> None:
     breaker = make(clock)
     release = asyncio.Event()
+    running = asyncio.Event()
 
     async def slow() -> str:
+        running.set()
         await release.wait()
         return "late"
 
     straggler = asyncio.create_task(breaker.call(slow))
-    await asyncio.sleep(0)
+    await asyncio.wait_for(running.wait(), 5.0)  # admitted while the breaker was closed
     await trip(breaker)
     release.set()
     assert await straggler == "late"

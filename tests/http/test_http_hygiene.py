@@ -367,20 +367,20 @@ async def _metrics(port: int) -> str:
     return answer.body.decode()
 
 
-def _in_flight(metrics: str) -> float:
-    """The requests the node was handling when it answered this scrape (counting the scrape)."""
+def _handling(metrics: str) -> float:
+    """The requests the node was handling when it answered this scrape, besides the scrape."""
     for line in metrics.splitlines():
         if line.startswith("transakt_http_requests_in_flight "):
-            return float(line.rsplit(" ", 1)[1])
+            return float(line.rsplit(" ", 1)[1]) - 1
     raise AssertionError("/metrics has no transakt_http_requests_in_flight")
 
 
-async def _until_handling_more_than(port: int, idle: float) -> None:
-    """Wait until the node handles more requests than ``idle`` (what a lone scrape shows)."""
+async def _until_handling(port: int, count: int) -> None:
+    """Wait until the node handles ``count`` requests besides the scrape that asks."""
     deadline = time.monotonic() + TIMEOUT_SECONDS
-    while _in_flight(await _metrics(port)) <= idle:
-        assert time.monotonic() < deadline, "the handler never started"
-        await asyncio.sleep(0.01)  # polling the gauge: the handler starts on its own schedule
+    while (handling := _handling(await _metrics(port))) != count:
+        assert time.monotonic() < deadline, f"the node handles {handling:.0f}, not {count}"
+        await asyncio.sleep(0.01)  # polling the gauge: handlers start and end on their own
 
 
 @pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
@@ -388,6 +388,7 @@ async def test_a_client_leaving_mid_body_is_a_499_not_a_lost_database(
     port: int, logs: pytest.LogCaptureFixture, reset: bool
 ) -> None:
     login = "/api/v1/auth/login"  # public, and reads the body first
+    await _until_handling(port, 0)  # an earlier test's websocket may still be closing
     before = await _metrics(port)
     head = (
         f"POST {login} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
@@ -398,7 +399,7 @@ async def test_a_client_leaving_mid_body_is_a_499_not_a_lost_database(
         writer.write(head + b'{"email": ')  # 10 of the 1000 bytes announced
         await writer.drain()
         # The handler is now waiting for the rest of the body: the node says it handles it.
-        await _until_handling_more_than(port, _in_flight(before))
+        await _until_handling(port, 1)
         if reset:  # RST instead of FIN
             raw_socket = writer.get_extra_info("socket")
             raw_socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -528,14 +529,14 @@ async def test_transakt_serve_answers_and_logs_cleanly(
         assert refused.status == 400 and refused.json()["error"]["code"] == "bad_request"
         assert_stamped(refused)
         assert (await exchange(unused_tcp_port, get("/x%0d%0aforged"))).status == 404
-        idle = _in_flight(await _metrics(unused_tcp_port))
+        await _until_handling(unused_tcp_port, 0)
         async with _connection(unused_tcp_port) as (_, writer):
             writer.write(
                 b"POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"
             )
             await writer.drain()
             # Left only once the handler waits for the rest of the body (so the log has a 499).
-            await _until_handling_more_than(unused_tcp_port, idle)
+            await _until_handling(unused_tcp_port, 1)
 
         process.send_signal(signal.SIGTERM)
         _, stderr_bytes = await asyncio.wait_for(process.communicate(), 20.0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -17,7 +18,7 @@ from transakt.events.relay import OutboxRelay
 from transakt.runtime import ALL_TOPICS, EventBus
 from transakt.storage.ledger import commit_batch
 from transakt.storage.migrate import migrate
-from transakt.storage.outbox import OutboxEvent, prune_outbox
+from transakt.storage.outbox import OutboxEvent, OutboxListener, prune_outbox
 from transakt.storage.pool import create_pool
 from transakt.storage.records import NewTransfer
 
@@ -91,6 +92,31 @@ async def listener_pids(pool: asyncpg.Pool) -> list[int]:
     return [row["pid"] for row in rows]
 
 
+async def two_reads_from_now(pool: asyncpg.Pool) -> None:
+    """Wait until the relay has started a read of the outbox after now, and then another.
+
+    The relay reads on its listening connection, one read at a time, so when the second has
+    started the first has finished, and whatever it was going to publish is published. With no
+    commit meanwhile, its reads are its polls: this waits for a poll that saw everything so
+    far, where a fixed sleep would only hope that one came.
+    """
+    mark = await pool.fetchval("SELECT clock_timestamp()")
+    give_up = time.monotonic() + DEADLINE_SECONDS
+    for _ in range(2):
+        while True:
+            started = await pool.fetchval(
+                "SELECT max(query_start) FROM pg_stat_activity "
+                "WHERE application_name = 'transakt-notifications' "
+                "AND datname = current_database() AND query_start > $1",
+                mark,
+            )
+            if started is not None:
+                mark = started
+                break
+            assert time.monotonic() < give_up, "the relay stopped polling"
+            await asyncio.sleep(0.02)  # polling pg_stat_activity: nothing to await
+
+
 async def test_a_relay_publishes_each_commit_after_its_start_once(
     relay_database: str, pool: asyncpg.Pool
 ) -> None:
@@ -102,7 +128,7 @@ async def test_a_relay_publishes_each_commit_after_its_start_once(
     try:
         written = [await deposit(pool, 100 + i) for i in range(3)]
         await wait_until(lambda: recorder.transfers() == written, "the three events")
-        await asyncio.sleep(0.3)  # a few polls: they find nothing new to publish
+        await two_reads_from_now(pool)  # polls: they find nothing new to publish
         assert recorder.transfers() == written
         assert len({e.event_id for e in recorder.events}) == len(recorder.events) == 3
         assert relay.published == 3
@@ -215,19 +241,56 @@ async def test_with_nobody_listening_the_relay_reads_nothing_back_and_keeps_its_
     try:
         unheard = [await deposit(pool, 5 + i) for i in range(3)]
         await wait_until(lambda: relay.unread == 3, "three unread notifications")
-        await asyncio.sleep(0.3)  # a few polls: with nobody listening they read nothing either
+        await two_reads_from_now(pool)  # polls: with nobody listening they read nothing either
         assert relay.published == relay.caught_up == 0
         # A listener arrives (a websocket opens; it starts from a snapshot that shows the
         # unheard commits): from now on every commit is read and published, and only those.
         recorder = Recorder(bus)
         heard = await deposit(pool, 9)
         await wait_until(lambda: recorder.transfers() == [heard], "the event after subscribing")
-        await asyncio.sleep(0.3)  # polls go on from the place kept, not from the start
+        await two_reads_from_now(pool)  # polls go on from the place kept, not from the start
         assert recorder.transfers() == [heard]
         assert relay.published == 1
         assert not set(unheard) & set(recorder.transfers())
     finally:
         await relay.stop()
+
+
+async def test_a_crashed_reader_is_restarted_and_reads_what_it_was_asked_to(
+    relay_database: str, pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bus = EventBus()
+    recorder = Recorder(bus)
+    published = asyncio.Event()
+    bus.subscribe(ALL_TOPICS, lambda _topic, _event: published.set())
+    # A poll once a minute: only the notified read, after the restart, can deliver in time.
+    relay = OutboxRelay(relay_database, pool, bus, poll_seconds=60.0)
+    await relay.start()
+    connection = OutboxListener.connection
+    crashed = False
+
+    def connection_failing_once(listener: OutboxListener) -> asyncpg.Connection | None:
+        nonlocal crashed
+        if not crashed:
+            crashed = True
+            raise RuntimeError("injected: a bug in the reader")
+        assert connection.fget is not None
+        found: asyncpg.Connection | None = connection.fget(listener)
+        return found
+
+    monkeypatch.setattr(OutboxListener, "connection", property(connection_failing_once))
+    try:
+        # Its notification asks the reader for a read, and the reader crashes on it.
+        transfer_id = await deposit(pool, 42)
+        await asyncio.wait_for(published.wait(), DEADLINE_SECONDS)
+        assert recorder.transfers() == [transfer_id]
+        assert relay.caught_up == 0  # the notified span itself, read by the restarted reader
+        reader = next(task for task in relay.tasks.tasks if task.name == "outbox-relay-reader")
+        assert (reader.state, reader.crashes, reader.restarts) == ("running", 1, 1)
+        assert (relay.tasks.crashes, relay.tasks.failed) == (1, 0)
+    finally:
+        await relay.stop()
+    assert relay.tasks.running == 0
 
 
 async def test_only_old_events_every_reader_is_done_with_are_pruned(pool: asyncpg.Pool) -> None:
