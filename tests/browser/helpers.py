@@ -5,10 +5,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
-
-from transakt.http.routes import setup_routes
-
 if TYPE_CHECKING:
     from playwright.async_api import Locator, Page, ViewportSize
 
@@ -20,21 +16,6 @@ Screenshot = Callable[..., Awaitable[None]]
 
 # What a hostile memo or name looks like: it must show as these characters, never as markup.
 HOSTILE_TEXT = "<img src=x onerror=alert(1)>"
-
-
-def route_registered(method: str, path: str) -> bool:
-    """True when the wallet service registers ``method path`` (for endpoints still to come)."""
-    app = web.Application()
-    setup_routes(app)
-    return any(
-        route.method == method and route.resource is not None and route.resource.canonical == path
-        for route in app.router.routes()
-    )
-
-
-HAS_LIVE = route_registered("GET", "/api/v1/live")
-HAS_DEPOSITS = route_registered("POST", "/api/v1/deposits")
-HAS_WITHDRAWALS = route_registered("POST", "/api/v1/withdrawals")
 
 
 def expect(target: Any) -> Any:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 import asyncpg
-import pytest
 from httpkit import PASSWORD, Api, MakeUser, unique_email
 from trustkit import mailed_code, micro_deposits
 
@@ -13,7 +12,6 @@ from transakt.config import Settings
 from transakt.gateway import BankClient
 
 from .helpers import (
-    HAS_LIVE,
     HOSTILE_TEXT,
     PHONE,
     OpenPage,
@@ -27,10 +25,6 @@ from .helpers import (
 )
 
 OpenBankAccount = Callable[..., Awaitable[str]]
-
-needs_live = pytest.mark.skipif(
-    not HAS_LIVE, reason="GET /api/v1/live (the websocket feed) is not registered yet"
-)
 
 
 async def test_sign_up_log_out_and_log_in_again(
@@ -114,7 +108,6 @@ async def test_sign_up_log_out_and_log_in_again(
     await expect(page.get_by_label("From wallet")).to_contain_text("JPY wallet")
 
 
-@needs_live
 async def test_a_payment_changes_the_other_users_balance_without_a_reload(
     open_page: OpenPage, make_user: MakeUser, screenshot: Screenshot
 ) -> None:

@@ -13,21 +13,12 @@ from transakt.bankapi.constants import MAX_BALANCE
 from transakt.gateway import BankClient
 
 from .helpers import (
-    HAS_DEPOSITS,
-    HAS_LIVE,
-    HAS_WITHDRAWALS,
     OpenPage,
     expect,
     figure,
     history,
     log_in,
     operations,
-)
-
-pytestmark = pytest.mark.skipif(
-    not (HAS_LIVE and HAS_DEPOSITS and HAS_WITHDRAWALS),
-    reason="POST /api/v1/deposits, POST /api/v1/withdrawals and GET /api/v1/live "
-    "are not all registered yet",
 )
 
 # Long enough that the page is seen pending before the bank answers, short against the
