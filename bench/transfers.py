@@ -100,9 +100,9 @@ def serve(variant: str, database_url: str, port: int) -> None:
         web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None, loop=loop)
         return
 
+    from transakt.config import ResolvedServices
     from transakt.http import create_app
     from transakt.http.keys import NODE_KEY
-    from transakt.storage.embedded import ResolvedServices
 
     settings = settings_for(database_url, port)
     app = create_app(settings, ResolvedServices(database_url=database_url, redis_url=None))
@@ -335,7 +335,15 @@ async def drive(
     concurrency: int,
     rate: float | None = None,
 ) -> Result:
-    """Closed-loop load from `concurrency` clients (or open-loop at `rate` per second)."""
+    """Closed-loop load from `concurrency` clients, or open-loop at `rate` per second.
+
+    Open loop: requests are due at fixed times (the clients take turns, so that together they
+    send `rate` per second from the start), every request due before the end is sent, and its
+    latency counts from when it was due, not from when it went out. A server that stalls makes
+    the requests behind it late, and that wait is part of their latency: no coordinated
+    omission. Closed loop: each client sends its next request when the last one is answered,
+    and a latency counts from the send.
+    """
     rng = random.Random(42)
     wallets = population.wallets
     latencies: list[float] = []
@@ -350,12 +358,15 @@ async def drive(
         next_at = started + (index * interval / concurrency if rate else 0.0)
         while True:
             now = time.perf_counter()
-            if now >= deadline:
-                return
+            due = next_at
             if rate:
-                if next_at > now:
-                    await asyncio.sleep(next_at - now)
-                next_at += interval
+                if due >= deadline:
+                    return
+                next_at += interval  # the schedule holds whatever the answers' pace
+                if due > now:
+                    await asyncio.sleep(due - now)
+            elif now >= deadline:
+                return
             if scenario == "sweep":  # warm-up: every wallet pays once, in turn
                 if sweep[0] >= len(wallets):
                     return
@@ -367,11 +378,13 @@ async def drive(
                 payee = population.merchant
             else:
                 payee = wallets[rng.randrange(len(wallets))]
+                while rate and payee == payer:  # a request that is due is sent, never skipped
+                    payee = wallets[rng.randrange(len(wallets))]
                 if payee == payer:
                     continue
             body = {"from_wallet": payer, "to_wallet": payee, "amount": 1, "currency": CURRENCY}
             headers = {"Authorization": f"Bearer {population.tokens[payer]}"}
-            sent = time.perf_counter()
+            sent = due if rate else time.perf_counter()
             async with session.post(f"{url}/api/v1/transfers", json=body, headers=headers) as r:
                 await r.read()
                 if r.status != 201:
