@@ -19,9 +19,8 @@ import asyncpg
 import pytest
 from aiosmtpd.controller import Controller
 
-from transakt.composition.notifications import open_notifications
+from transakt.composition.notifications import Notifications, open_notifications
 from transakt.config import Settings
-from transakt.composition.notifications import Notifications
 from transakt.runtime import ActorSystem
 
 # Every wait in these tests has a deadline this long: generous for a busy CI machine.
