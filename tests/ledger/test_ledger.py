@@ -18,7 +18,9 @@ from transakt.storage.records import (
     Applied,
     Duplicate,
     IdempotencyRecord,
+    LedgerOperation,
     NewTransfer,
+    Outcome,
     Rejected,
     Settlement,
     transfer_from_row,
@@ -236,6 +238,46 @@ async def test_killed_mid_batch_leaves_nothing_half_applied(
         assert isinstance(outcome, Applied)
     finally:
         await writer.stop()
+    await assert_invariants(pool)
+
+
+async def test_a_crashed_writer_loop_fails_its_batch_and_is_restarted(
+    pool: asyncpg.Pool, make_wallet: MakeWallet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in a writer loop: the batch it held fails as unavailable (its outcome unknown),
+    the writer's supervisor restarts the loop, and the client's retry commits once."""
+    alice, bob = await make_wallet(balance=1000), await make_wallet()
+    writer = LedgerWriter(pool, writers=1)
+    commit = writer._commit
+    crashed = False
+
+    async def commit_crashing_once(
+        connection: asyncpg.pool.PoolConnectionProxy,
+        batch: list[tuple[LedgerOperation, asyncio.Future[Outcome]]],
+    ) -> bool:
+        nonlocal crashed
+        if not crashed:
+            crashed = True
+            raise RuntimeError("injected: a bug in the writer loop")
+        return await commit(connection, batch)
+
+    monkeypatch.setattr(writer, "_commit", commit_crashing_once)
+    await writer.start()
+    try:
+        transfer = p2p(alice, bob, 10)
+        with pytest.raises(LedgerUnavailable):
+            await writer.submit(transfer)
+        # Queued while the only loop waits to restart: the restarted loop commits it (and
+        # its id is no longer held as in flight by the crashed batch).
+        outcome = await writer.submit(transfer)
+        assert isinstance(outcome, Applied)
+        tasks = writer.tasks
+        assert (tasks.crashes, tasks.restarts, tasks.failed, tasks.running) == (1, 1, 0, 1)
+        assert writer.failures == 1 and writer.batches == 1
+    finally:
+        await writer.stop()
+    assert writer.tasks.running == 0
+    assert (await balances(pool))[bob] == 10
     await assert_invariants(pool)
 
 

@@ -3,7 +3,8 @@
 Operations queue up while a commit is in flight and go out together in the next transaction, so
 one fsync acknowledges hundreds of transfers under load while a lone transfer still commits at
 once. Several writer loops pipeline their commits; account rows are locked in id order, so
-they (and other nodes) never deadlock.
+they (and other nodes) never deadlock. The loops run under the writer's ``TaskSupervisor``
+(``writer.tasks``): a loop that crashes fails the batch it held and restarts with backoff.
 """
 
 from __future__ import annotations
@@ -13,14 +14,22 @@ import contextlib
 import logging
 import time
 from collections import deque
+from typing import Final
 
 import asyncpg
 
 from transakt.errors import Overloaded
+from transakt.runtime import RestartPolicy, TaskSupervisor
 from transakt.storage.ledger import commit_batch
 from transakt.storage.records import LedgerOperation, NewTransfer, Outcome
 
 log = logging.getLogger("transakt.ledger")
+
+# A crashed writer loop restarts with backoff, for ever: backing off to 5 s, it cannot reach 100
+# restarts within a minute. Without its loops the node could not commit anything at all.
+_RESTARTS: Final = RestartPolicy(max_restarts=100, within=60.0, min_backoff=0.05, max_backoff=5.0)
+# How long stop() lets the loops commit what is queued.
+_STOP_SECONDS: Final = 10.0
 
 
 class LedgerUnavailable(Overloaded):
@@ -52,7 +61,8 @@ class LedgerWriter:
         self._retry_delay = retry_delay
         self._queue: deque[tuple[LedgerOperation, asyncio.Future[Outcome]]] = deque()
         self._wakeup = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        #: The writer loops: restarted when they crash, stopped by ``stop()``.
+        self.tasks = TaskSupervisor("ledger-writer", restart=_RESTARTS)
         self._in_flight: set[str] = set()  # transfer ids in a batch being committed now
         self._closing = False
         # Counters for /metrics.
@@ -75,21 +85,19 @@ class LedgerWriter:
 
     async def start(self) -> None:
         """Start the writer loops."""
+        if self.tasks.closing:  # started again after a stop: a closed supervisor takes no tasks
+            self.tasks = TaskSupervisor(self.tasks.name, restart=self.tasks.restart)
         self._closing = False
         for index in range(self._writers):
-            self._tasks.append(asyncio.create_task(self._run(), name=f"ledger-writer-{index}"))
+            self.tasks.spawn(f"ledger-writer-{index}", self._run)
 
     async def stop(self) -> None:
         """Commit what is queued, then stop; anything left fails with LedgerUnavailable."""
         self._closing = True
         self._wakeup.set()
-        if self._tasks:
-            _done, pending = await asyncio.wait(self._tasks, timeout=10)
-            for task in pending:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        self._tasks.clear()
+        # Every loop sees the flag and commits what is queued until none is left (graceful);
+        # past the deadline they are cancelled, failing the batch they were committing.
+        await self.tasks.close(_STOP_SECONDS, graceful=True)
         while self._queue:
             _operation, future = self._queue.popleft()
             if not future.done():
@@ -142,27 +150,41 @@ class LedgerWriter:
                     continue
                 if self._queue:
                     self._wakeup.set()  # let a sibling loop take the rest while we commit
-                if connection is None:
-                    try:
-                        connection = await self._pool.acquire()
-                    except Exception as error:
-                        self._unavailable(batch, error)
-                        self._finished(batch)
-                        await asyncio.sleep(self._retry_delay)
-                        continue
                 try:
-                    committed = await self._commit(connection, batch)
+                    if connection is None:
+                        connection = await self._acquire(batch)
+                    committed = connection is not None and await self._commit(connection, batch)
+                except asyncio.CancelledError:
+                    self._fail(batch, LedgerUnavailable("the ledger writer was stopped mid-commit"))
+                    raise
+                except Exception:
+                    # A crash with the batch in hand: its outcome is unknown. The supervisor
+                    # logs it and restarts the loop, with a fresh connection.
+                    self.failures += 1
+                    self._fail(batch, LedgerUnavailable("the ledger writer failed mid-commit"))
+                    raise
                 finally:
                     self._finished(batch)
                 if not committed:
-                    with contextlib.suppress(Exception):
-                        await self._pool.release(connection)
-                    connection = None
+                    if connection is not None:
+                        with contextlib.suppress(Exception):
+                            await self._pool.release(connection)
+                        connection = None
                     await asyncio.sleep(self._retry_delay)
         finally:
             if connection is not None:
                 with contextlib.suppress(Exception):
                     await self._pool.release(connection)
+
+    async def _acquire(
+        self, batch: list[tuple[LedgerOperation, asyncio.Future[Outcome]]]
+    ) -> asyncpg.pool.PoolConnectionProxy | None:
+        """A connection for the loop; None, the batch failed as unavailable, if there is none."""
+        try:
+            return await self._pool.acquire()
+        except Exception as error:
+            self._unavailable(batch, error)
+            return None
 
     def _unavailable(
         self, batch: list[tuple[LedgerOperation, asyncio.Future[Outcome]]], error: BaseException
@@ -186,9 +208,6 @@ class LedgerWriter:
         started = time.perf_counter()
         try:
             result = await commit_batch(connection, operations)
-        except asyncio.CancelledError:
-            self._fail(batch, LedgerUnavailable("the ledger writer was stopped mid-commit"))
-            raise
         except Exception as error:  # the database or the connection failed: outcome unknown
             self._unavailable(batch, error)
             return False
