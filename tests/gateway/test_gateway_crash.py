@@ -1,13 +1,17 @@
-"""The gateway killed between the bank's answer and the commit: applied once, ledgers agree."""
+"""The gateway killed between the bank's answer and the commit: applied once, ledgers agree.
+A loop of the gateway that crashes is restarted by its supervisor and carries on."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+import redis.exceptions
 
 from gateway.kit import DEPOSITS, WITHDRAWALS, Bank, Nodes, WalletNode, assert_reconciled, wait_for
+from transakt.gateway.buffer import BufferedRequest
 from transakt.gateway.constants import BANK_GROUP, BANK_STREAM
 from transakt.storage.bank_requests import BankRequest
 
@@ -98,3 +102,48 @@ async def test_killed_while_draining_the_buffer_is_settled_once(
 
     await wait_for(acknowledged, "the entry to be acknowledged")
     await assert_reconciled(restarted)
+
+
+async def test_a_crashed_drain_loop_is_restarted_and_drains_the_buffer(
+    bank: Bank, nodes: Nodes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wallet = await nodes.open(bank)
+    person = await wallet.signup(bank, balance=10_000)
+    opening = await wallet.move(DEPOSITS, person, 5_000)
+    await wait_for(lambda: wallet.settled(opening.body["id"]), "the opening deposit")
+    gateway = wallet.node.gateway
+    read = gateway.buffer.read
+    crashed = False
+    came_back = asyncio.Event()
+
+    async def read_failing_once(*args: Any, **kwargs: Any) -> list[BufferedRequest]:
+        nonlocal crashed
+        if not crashed:
+            crashed = True
+            raise redis.exceptions.ConnectionError("injected: Redis went away")
+        came_back.set()
+        return await read(*args, **kwargs)
+
+    # The drain reads the buffer all the time (a blocking read, then the next): its next read
+    # fails, which only the restarted drain reads past.
+    monkeypatch.setattr(gateway.buffer, "read", read_failing_once)
+    await asyncio.wait_for(came_back.wait(), 10)
+    drain = next(task for task in gateway.tasks.tasks if task.name == "bank-drain")
+    assert (drain.state, drain.crashes, drain.restarts) == ("running", 1, 1)
+    assert gateway.tasks.snapshot() == {
+        "spawned": 2,
+        "restarts": 1,
+        "crashes": 1,
+        "failed": 0,
+        "running": 2,
+    }
+
+    # The restarted drain does its work: a withdrawal buffered while the bank is down settles.
+    await bank.stop()
+    withdrawal = await wallet.move(WITHDRAWALS, person, 1_200)
+    assert withdrawal.status == 202
+    await bank.start()
+    await wait_for(lambda: wallet.settled(withdrawal.body["id"]), "the buffered withdrawal")
+    assert await wallet.status(withdrawal.body["id"]) == "posted"
+    assert gateway.tasks.crashes == 1
+    await assert_reconciled(wallet)

@@ -11,7 +11,9 @@ settling a transfer twice changes nothing.
 
 Like the LedgerWriter, the gateway is a long-lived component with its own loops rather than a
 mailbox actor: its work is concurrent I/O, which one-message-at-a-time handling would serialise.
-Its loops are supervised: a crash is logged and the loop restarts with backoff.
+Its two loops, the drain and the sweep, run under its ``TaskSupervisor`` (``gateway.tasks``): a
+crash (Redis gone, say) is logged and the loop restarts with backoff. The calls it makes for
+single requests are one-shot tasks, never restarted, so they are a plain task set beside it.
 """
 
 from __future__ import annotations
@@ -19,11 +21,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import asyncpg
 
@@ -34,7 +35,7 @@ from transakt.gateway.breaker import BreakerState, CallTimedOut, CircuitBreaker,
 from transakt.gateway.buffer import BankBuffer, BufferedRequest, BufferLost
 from transakt.gateway.client import BankClient
 from transakt.gateway.metrics import gateway_metrics
-from transakt.runtime import RestartPolicy
+from transakt.runtime import RestartPolicy, SupervisedTask, TaskSupervisor
 from transakt.storage.bank_requests import BankRequest, pending_bank_requests
 from transakt.storage.records import Applied, Duplicate, Settlement
 from transakt.storage.writer import LedgerWriter
@@ -49,7 +50,11 @@ T = TypeVar("T")
 # The bank looked at the request itself and refused it: it will never apply this id.
 _PERMANENT_STATUSES = frozenset({400, 409, 422})
 _TRANSIENT = (BankUnavailable, CircuitOpen, CallTimedOut)
-_LOOP_RESTARTS = RestartPolicy(min_backoff=0.05, max_backoff=5.0)
+# A crashed loop restarts with backoff, for ever: backing off to 5 s, it cannot reach 100
+# restarts within a minute. State lives in PostgreSQL and Redis, so a fresh loop carries on.
+_LOOP_RESTARTS: Final = RestartPolicy(
+    max_restarts=100, within=60.0, min_backoff=0.05, max_backoff=5.0
+)
 
 
 def is_bank_failure(error: BaseException) -> bool:
@@ -98,11 +103,13 @@ class BankGateway:
         self._sweep_min_age = sweep_min_age
         self._reclaim_idle = reclaim_idle
         self._read_block = read_block
-        self._random = random.Random()
         # Transfer ids being worked on here (a Counter: a stale copy may run beside the original).
         self._in_flight: Counter[str] = Counter()
+        #: The drain and sweep loops: restarted when they crash, stopped by ``stop()``.
+        self.tasks = TaskSupervisor("bank-gateway", restart=_LOOP_RESTARTS)
+        self._sweeper: SupervisedTask | None = None
+        # One task per bank call under way (``submit``): one-shot, never restarted.
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._loops: list[asyncio.Task[None]] = []
         self._wakeup = asyncio.Event()
         self._closing = False
         self._in_batch = False
@@ -132,27 +139,31 @@ class BankGateway:
 
     async def start(self) -> None:
         """Start the drain and sweep loops (the first sweep rebuilds the buffer if needed)."""
+        if self.tasks.closing:  # started again after a stop: a closed supervisor takes no tasks
+            self.tasks = TaskSupervisor(self.tasks.name, restart=self.tasks.restart)
         self._closing = False
-        self._loops = [
-            asyncio.create_task(self._supervised("drain", self._drain), name="bank-drain"),
-            asyncio.create_task(self._supervised("sweep", self._sweep_loop), name="bank-sweep"),
-        ]
+        self.tasks.spawn("bank-drain", self._drain)
+        self._sweeper = self.tasks.spawn("bank-sweep", self._sweep_loop)
 
     async def stop(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
         """Finish the calls under way (up to ``timeout`` s), then cancel what is left."""
         self._closing = True
         self._wakeup.set()
-        for loop in self._loops:
-            # The drain finishes a batch it is working on; a loop that only waits is cancelled.
-            if loop.get_name() != "bank-drain" or not self._in_batch:
-                loop.cancel()
-        waiting = [*self._loops, *self._tasks]
+        clock = self.tasks.clock
+        deadline = clock.now() + timeout
+        # The drain finishes a batch it is working on (graceful, within the timeout); a loop
+        # that only waits is cancelled at once: the sweep, and the drain between batches.
+        draining = self._in_batch
+        if self._sweeper is not None:
+            await self._sweeper.stop(0)
+            self._sweeper = None
+        await self.tasks.close(max(deadline - clock.now(), 0.0), graceful=draining)
+        waiting = list(self._tasks)
         if waiting:
-            _done, pending = await asyncio.wait(waiting, timeout=timeout)
+            _done, pending = await asyncio.wait(waiting, timeout=max(deadline - clock.now(), 0.0))
             for task in pending:
                 task.cancel()
             await asyncio.gather(*waiting, return_exceptions=True)
-        self._loops.clear()
         self._tasks.clear()
 
     # -- requests ----------------------------------------------------------------------------
@@ -404,18 +415,6 @@ class BankGateway:
         async for page in pending_bank_requests(self._pool, self._sweep_min_age):
             requests = [r for r in page if r.transfer_id not in self._in_flight]
             await self._enqueue(requests)
-
-    async def _supervised(self, name: str, body: Callable[[], Awaitable[None]]) -> None:
-        failures = 0
-        while not self._closing:
-            try:
-                await body()
-                return
-            except Exception:
-                # Let it crash: state lives in Postgres and Redis, so a fresh loop carries on.
-                log.exception("bank gateway %s loop crashed; restarting it", name)
-                await asyncio.sleep(_LOOP_RESTARTS.backoff(failures, self._random))
-                failures = min(failures + 1, 20)
 
     # -- observability -----------------------------------------------------------------------
 
