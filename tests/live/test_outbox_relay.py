@@ -18,7 +18,7 @@ from transakt.events.relay import OutboxRelay
 from transakt.runtime import ALL_TOPICS, EventBus
 from transakt.storage.ledger import commit_batch
 from transakt.storage.migrate import migrate
-from transakt.storage.outbox import OutboxEvent, prune_outbox
+from transakt.storage.outbox import OutboxEvent, OutboxListener, prune_outbox
 from transakt.storage.pool import create_pool
 from transakt.storage.records import NewTransfer
 
@@ -254,6 +254,43 @@ async def test_with_nobody_listening_the_relay_reads_nothing_back_and_keeps_its_
         assert not set(unheard) & set(recorder.transfers())
     finally:
         await relay.stop()
+
+
+async def test_a_crashed_reader_is_restarted_and_reads_what_it_was_asked_to(
+    relay_database: str, pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bus = EventBus()
+    recorder = Recorder(bus)
+    published = asyncio.Event()
+    bus.subscribe(ALL_TOPICS, lambda _topic, _event: published.set())
+    # A poll once a minute: only the notified read, after the restart, can deliver in time.
+    relay = OutboxRelay(relay_database, pool, bus, poll_seconds=60.0)
+    await relay.start()
+    connection = OutboxListener.connection
+    crashed = False
+
+    def connection_failing_once(listener: OutboxListener) -> asyncpg.Connection | None:
+        nonlocal crashed
+        if not crashed:
+            crashed = True
+            raise RuntimeError("injected: a bug in the reader")
+        assert connection.fget is not None
+        found: asyncpg.Connection | None = connection.fget(listener)
+        return found
+
+    monkeypatch.setattr(OutboxListener, "connection", property(connection_failing_once))
+    try:
+        # Its notification asks the reader for a read, and the reader crashes on it.
+        transfer_id = await deposit(pool, 42)
+        await asyncio.wait_for(published.wait(), DEADLINE_SECONDS)
+        assert recorder.transfers() == [transfer_id]
+        assert relay.caught_up == 0  # the notified span itself, read by the restarted reader
+        reader = next(task for task in relay.tasks.tasks if task.name == "outbox-relay-reader")
+        assert (reader.state, reader.crashes, reader.restarts) == ("running", 1, 1)
+        assert (relay.tasks.crashes, relay.tasks.failed) == (1, 0)
+    finally:
+        await relay.stop()
+    assert relay.tasks.running == 0
 
 
 async def test_only_old_events_every_reader_is_done_with_are_pruned(pool: asyncpg.Pool) -> None:

@@ -21,6 +21,9 @@ every row delivered, as an earlier relay did, was an UPDATE per event: a third o
 write-ahead log, for a mark nothing needed. Mail keeps its own durable progress (see
 ``transakt.storage.mail``), and a live client gets a fresh snapshot whenever it (re)connects.
 The relay also deletes events past their retention (``prune_outbox``).
+
+Its reader and poll loops run under its ``TaskSupervisor`` (``relay.tasks``): a loop that
+crashes is logged and restarts with backoff; the reader then reads what was asked for before.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from typing import Final
 import asyncpg
 
 from transakt.events.dedupe import RecentIds
-from transakt.runtime import EventBus
+from transakt.runtime import EventBus, RestartPolicy, TaskSupervisor
 from transakt.storage.outbox import (
     OutboxEvent,
     OutboxListener,
@@ -61,6 +64,9 @@ _CATCH_UP_MARGIN: Final = 10_000
 # How often the relay deletes events past their retention, and how many per statement.
 _PRUNE_EVERY_SECONDS: Final = 60.0
 _PRUNE_BATCH: Final = 5_000
+# A crashed loop restarts with backoff, for ever: backing off to 5 s, it cannot reach 100
+# restarts within a minute. Its place (the last id seen) survives the restart.
+_RESTARTS: Final = RestartPolicy(max_restarts=100, within=60.0, min_backoff=0.05, max_backoff=5.0)
 
 
 class OutboxRelay:
@@ -93,7 +99,8 @@ class OutboxRelay:
         self._last_seen = 0
         self._first_id = 0  # the outbox's last id when this relay started: it relays what follows
         self._next_prune = 0.0
-        self._tasks: list[asyncio.Task[None]] = []
+        #: The reader and poll loops: restarted when they crash, cancelled by ``stop()``.
+        self.tasks = TaskSupervisor("outbox-relay", restart=_RESTARTS)
         # Counters for /metrics.
         self.published = 0
         self.notifications = 0
@@ -113,17 +120,14 @@ class OutboxRelay:
         connection = self._listener.connection
         assert connection is not None
         self._last_seen = self._first_id = await last_event_id(connection)
-        self._tasks = [
-            asyncio.create_task(self._fetch_loop(), name="outbox-relay-reader"),
-            asyncio.create_task(self._poll_loop(), name="outbox-relay-poll"),
-        ]
+        if self.tasks.closing:  # started again after a stop: a closed supervisor takes no tasks
+            self.tasks = TaskSupervisor(self.tasks.name, restart=self.tasks.restart)
+        self.tasks.spawn("outbox-relay-reader", self._fetch_loop)
+        self.tasks.spawn("outbox-relay-poll", self._poll_loop)
 
     async def stop(self) -> None:
         """Stop reading, polling and listening."""
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks = []
+        await self.tasks.close()  # cancelled: nothing they do needs finishing
         await self._listener.stop()
 
     # -- reading -----------------------------------------------------------------------------
@@ -153,10 +157,9 @@ class OutboxRelay:
         self._catch_up = self._poll = False
 
     async def _fetch_loop(self) -> None:
-        # The only reader of the listening connection: reads never overlap.
+        # The only reader of the listening connection: reads never overlap. It looks for work
+        # before it waits, so a restarted reader reads what was asked for before its crash.
         while True:
-            await self._fetch_wanted.wait()
-            self._fetch_wanted.clear()
             while self._spans or self._catch_up or self._poll:
                 connection = self._listener.connection
                 if connection is None:
@@ -169,6 +172,8 @@ class OutboxRelay:
                     self._forget_wanted()
                     self._listener.lost()
                     break
+            self._fetch_wanted.clear()
+            await self._fetch_wanted.wait()
 
     async def _read(self, connection: asyncpg.Connection) -> None:
         # Everything asked for so far in one go: under load, many commits, one query.
