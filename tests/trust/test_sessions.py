@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 
+import asyncpg
+import pytest
 from httpkit import PASSWORD, Api, MakeUser
 
+from transakt.errors import Unauthorized
+from transakt.services.sessions import Sessions
+from transakt.storage import trust
 from trust.conftest import OpenNode
 
 NEW_PASSWORD = "an entirely new passphrase"
@@ -101,3 +107,47 @@ async def test_a_logged_out_token_cannot_open_the_live_feed(api: Api, make_user:
     assert (await api.post("/api/v1/auth/logout", token=person.token)).status == 204
     answer = await api.get("/api/v1/live", params={"token": person.token})
     assert answer.status == 401
+
+
+async def test_a_lost_listener_is_restarted_and_hears_changes_again(
+    wallet_pool: asyncpg.Pool,
+    database_url: str,
+    make_user: MakeUser,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    person = await make_user()
+    sessions = Sessions(wallet_pool, database_url)
+    await sessions.start()
+    try:
+        load = sessions._load
+        loads = 0
+        reloaded = asyncio.Event()
+
+        async def load_failing_once(connection: asyncpg.Connection) -> None:
+            nonlocal loads
+            loads += 1
+            if loads == 1:
+                raise asyncpg.InterfaceError("injected: lost again while reloading")
+            await load(connection)
+            reloaded.set()
+
+        monkeypatch.setattr(sessions, "_load", load_failing_once)
+        # The listener's backend goes away (a database restart, a network cut): the listener
+        # crashes; its first restart fails too, the second one reconnects and reloads.
+        assert sessions._connection is not None
+        backend = sessions._connection.get_server_pid()
+        assert await wallet_pool.fetchval("SELECT pg_terminate_backend($1)", backend)
+        await asyncio.wait_for(reloaded.wait(), 10)
+        tasks = sessions.tasks
+        assert (tasks.crashes, tasks.restarts, tasks.failed, tasks.running) == (2, 2, 0, 1)
+        assert sessions.reloads == 2  # at start, and after the restart that reconnected
+        # It listens again: a logout committed elsewhere reaches it by NOTIFY.
+        jti = secrets.token_hex(8)
+        ended = sessions.watch(person.user_id, jti, 0)
+        await trust.revoke_token(wallet_pool, jti, person.user_id, time.time() + 3600)
+        await asyncio.wait_for(ended.wait(), 10)
+        with pytest.raises(Unauthorized):
+            sessions.check(person.user_id, jti, 0)
+    finally:
+        await sessions.stop()
+    assert sessions.tasks.running == 0

@@ -6,7 +6,9 @@ expired anyway, and every user has a ``token_version`` that each token carries (
 password change bumps it, so every token issued before stops at once. PostgreSQL holds both
 durably; every node keeps them in memory (a set of a few ids, a map of the few users who ever
 changed their password) so the check costs a dictionary look-up, and hears of changes made on
-other nodes through NOTIFY within milliseconds. After a lost connection it reloads everything.
+other nodes through NOTIFY within milliseconds. The listener runs under the sessions'
+``TaskSupervisor`` (``sessions.tasks``): when its connection is lost it ends as a crash, and its
+restart, with backoff, reconnects and reloads everything.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any, Final
 import asyncpg
 
 from transakt.errors import Unauthorized
+from transakt.runtime import RestartPolicy, TaskSupervisor
 from transakt.storage import trust
 
 __all__ = ["CHANNEL", "Sessions"]
@@ -29,7 +32,9 @@ log = logging.getLogger("transakt.sessions")
 #: The NOTIFY channel of migration 0008's triggers: "jti <jti> <exp> <user>", "user <id> <ver>".
 CHANNEL: Final = "transakt_sessions"
 
-_RECONNECT_SECONDS: Final = 1.0
+# The listener reconnects with backoff, for ever: backing off to 5 s, it cannot reach 100
+# restarts within a minute, however long the database is away.
+_RESTARTS: Final = RestartPolicy(max_restarts=100, within=60.0, min_backoff=0.05, max_backoff=5.0)
 
 
 class Sessions:
@@ -42,8 +47,10 @@ class Sessions:
         self._versions: dict[str, int] = {}  # user -> token version, for users above 0
         # Open websockets wait on these: user -> {event: (jti, version)}, set when they end.
         self._watchers: dict[str, dict[asyncio.Event, tuple[str, int]]] = {}
-        self._listener: asyncio.Task[None] | None = None
-        self._ready = asyncio.Event()
+        #: The listener: restarted (reconnecting) when it crashes, cancelled by ``stop()``.
+        self.tasks = TaskSupervisor("sessions", restart=_RESTARTS)
+        self._connection: asyncpg.Connection | None = None  # the listening connection
+        self._lost = asyncio.Event()  # set when the listening connection is lost
         self.reloads = 0
 
     def __repr__(self) -> str:
@@ -53,21 +60,15 @@ class Sessions:
 
     async def start(self) -> None:
         """Load what is revoked and start listening; returns once the first load is done."""
-        listener = self._listener = asyncio.create_task(self._listen(), name="sessions-listener")
-        ready = asyncio.create_task(self._ready.wait())
-        await asyncio.wait({listener, ready}, return_when=asyncio.FIRST_COMPLETED)
-        if not ready.done():
-            ready.cancel()
-            self._listener = None
-            listener.result()  # the first load failed: raise why
+        if self.tasks.closing:  # started again after a stop: a closed supervisor takes no tasks
+            self.tasks = TaskSupervisor(self.tasks.name, restart=self.tasks.restart)
+        await self._open()  # the first time in the foreground: a failed first load is raised
+        self.tasks.spawn("sessions-listener", self._listen)
 
     async def stop(self) -> None:
         """Stop listening."""
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-            self._listener = None
+        await self.tasks.close()
+        await self._close()  # still open if the listener was stopped before it first ran
 
     # -- the check on every request ----------------------------------------------------------
 
@@ -143,27 +144,37 @@ class Sessions:
             self.versioned(user_id, version)
         self.reloads += 1
 
+    async def _open(self) -> None:
+        """Connect, listen, then load: a change committed in between is heard, not missed."""
+        connection = await asyncpg.connect(
+            self._database_url, server_settings={"application_name": "transakt-sessions"}
+        )
+        self._connection = connection
+        self._lost.clear()
+        connection.add_termination_listener(self._terminated)
+        try:
+            await connection.add_listener(CHANNEL, self._heard)
+            await self._load(connection)
+        except BaseException:
+            await self._close()
+            raise
+
+    def _terminated(self, connection: Any) -> None:
+        if connection is self._connection:
+            self._lost.set()
+
+    async def _close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.close()
+
     async def _listen(self) -> None:
-        while True:
-            connection: asyncpg.Connection | None = None
-            try:
-                connection = await asyncpg.connect(
-                    self._database_url, server_settings={"application_name": "transakt-sessions"}
-                )
-                # Listen first, then load: a change committed in between is heard, not missed.
-                await connection.add_listener(CHANNEL, self._heard)
-                await self._load(connection)
-                self._ready.set()
-                closed = asyncio.Event()
-                connection.add_termination_listener(lambda _connection, done=closed: done.set())
-                await closed.wait()
-                log.warning("sessions listener lost its connection; reconnecting")
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-                log.warning("sessions listener cannot reach the database: %r", error)
-                if not self._ready.is_set():
-                    raise
-            finally:
-                if connection is not None:
-                    with contextlib.suppress(Exception):
-                        await connection.close()
-            await asyncio.sleep(_RECONNECT_SECONDS)
+        """Hear changes until the connection is lost, then crash: the restart reconnects."""
+        try:
+            if self._connection is None:  # a restart: connect and load what changed meanwhile
+                await self._open()
+            await self._lost.wait()
+        finally:
+            await self._close()
+        raise ConnectionError("the sessions listener lost its connection")
