@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Final
 
+import asyncpg
+
+from transakt.runtime import RestartPolicy, TaskSupervisor
 from transakt.services.sessions import Sessions
 from transakt.storage.repository import Repository
 
@@ -15,6 +17,11 @@ __all__ = ["Housekeeping"]
 log = logging.getLogger("transakt.housekeeping")
 
 _EVERY_SECONDS: Final = 300.0
+# What a round fails with while the database is away: the next round tries again.
+_DATABASE_AWAY: Final = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+# Anything else is a crash: the loop restarts with backoff, for ever (backing off to 5 s, it
+# cannot reach 100 restarts within a minute).
+_RESTARTS: Final = RestartPolicy(max_restarts=100, within=60.0, min_backoff=0.05, max_backoff=5.0)
 
 
 class Housekeeping:
@@ -32,7 +39,8 @@ class Housekeeping:
         self._sessions = sessions
         self._retention = retention_seconds
         self._every = every_seconds
-        self._task: asyncio.Task[None] | None = None
+        #: The pruning loop: restarted when it crashes, cancelled by ``stop()``.
+        self.tasks = TaskSupervisor("housekeeping", restart=_RESTARTS)
         self.pruned_answers = 0
         self.pruned_sessions = 0
 
@@ -41,15 +49,13 @@ class Housekeeping:
 
     def start(self) -> None:
         """Start the loop."""
-        self._task = asyncio.create_task(self._run(), name="housekeeping")
+        if self.tasks.closing:  # started again after a stop: a closed supervisor takes no tasks
+            self.tasks = TaskSupervisor(self.tasks.name, restart=self.tasks.restart)
+        self.tasks.spawn("housekeeping", self._run)
 
     async def stop(self) -> None:
         """Stop the loop."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self.tasks.close()
 
     async def run_once(self) -> None:
         """One round of pruning."""
@@ -60,6 +66,6 @@ class Housekeeping:
         while True:
             try:
                 await self.run_once()
-            except Exception as error:  # the database is away: the next round tries again
+            except _DATABASE_AWAY as error:
                 log.warning("housekeeping failed: %r", error)
             await asyncio.sleep(self._every)
