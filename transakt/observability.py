@@ -16,7 +16,7 @@ This module imports nothing of Transakt's layers: what it reads is described by 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sized
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Final, Protocol
 
 from prometheus_client import CollectorRegistry
@@ -240,18 +240,16 @@ class _Throttle(Protocol):
     def refused(self) -> int: ...
 
 
-# Sessions and Idempotency have no public count of what they hold: the length of their own
-# dict is read (no copy, no lock); a public count there would let these go.
 class _Sessions(Protocol):
     @property
     def reloads(self) -> int: ...
     @property
-    def _revoked(self) -> Sized: ...
+    def revoked_count(self) -> int: ...
 
 
 class _Idempotency(Protocol):
     @property
-    def _running(self) -> Sized: ...
+    def running(self) -> int: ...
 
 
 class TrustCollector:
@@ -276,7 +274,7 @@ class TrustCollector:
         yield GaugeMetricFamily(
             "transakt_sessions_revoked_tokens",
             "Logged-out tokens held in memory until they expire.",
-            value=len(sessions._revoked),
+            value=sessions.revoked_count,
         )
         yield CounterMetricFamily(
             "transakt_sessions_reloads",
@@ -286,7 +284,7 @@ class TrustCollector:
         yield GaugeMetricFamily(
             "transakt_idempotency_in_flight",
             "Requests under an Idempotency-Key being answered on this node now.",
-            value=len(self._idempotency._running),
+            value=self._idempotency.running,
         )
 
 

@@ -69,6 +69,7 @@ class Node:
     sessions: Sessions
     throttle: Throttle
     idempotency: Idempotency
+    housekeeping: Housekeeping
     started_at: float = field(default_factory=time.time)
     notifications: Notifications | None = None
     #: The process's Prometheus registry (GET /metrics answers it), made with the node.
@@ -111,6 +112,7 @@ def _metrics_registry(node: Node) -> CollectorRegistry:
         "ledger_writer": node.writer,
         "bank_gateway": node.gateway,
         "sessions": node.sessions,
+        "housekeeping": node.housekeeping,
     }
     if notifications is not None:
         components["outbox_relay"] = notifications.relay
@@ -226,6 +228,7 @@ async def open_node(settings: Settings, services: ResolvedServices) -> AsyncIter
             sessions=sessions,
             throttle=throttle,
             idempotency=idempotency,
+            housekeeping=housekeeping,
             notifications=notifications,
         )
 

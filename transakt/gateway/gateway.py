@@ -34,7 +34,6 @@ from transakt.errors import BankUnavailable, Overloaded
 from transakt.gateway.breaker import BreakerState, CallTimedOut, CircuitBreaker, CircuitOpen
 from transakt.gateway.buffer import BankBuffer, BufferedRequest, BufferLost
 from transakt.gateway.client import BankClient
-from transakt.gateway.metrics import gateway_metrics
 from transakt.runtime import RestartPolicy, SupervisedTask, TaskSupervisor
 from transakt.storage.bank_requests import BankRequest, pending_bank_requests
 from transakt.storage.records import Applied, Duplicate, Settlement
@@ -431,7 +430,3 @@ class BankGateway:
             "buffered": self.buffered,
             "in_flight": self.in_flight,
         }
-
-    def metrics_lines(self) -> list[str]:
-        """Prometheus text lines: breaker state and counters, buffer depth, outcomes."""
-        return gateway_metrics(self)

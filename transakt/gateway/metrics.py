@@ -5,17 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from transakt.gateway.breaker import BreakerState
-from transakt.observability import new_registry
 
 if TYPE_CHECKING:
     from transakt.gateway.gateway import BankGateway
 
-__all__ = ["GatewayCollector", "gateway_metrics"]
+__all__ = ["GatewayCollector"]
 
 
 class GatewayCollector:
@@ -68,14 +66,3 @@ class GatewayCollector:
         ):
             requests.add_metric((outcome,), count)
         yield requests
-
-
-def gateway_metrics(gateway: BankGateway) -> list[str]:
-    """The gateway's series as Prometheus text lines, written by prometheus-client.
-
-    Kept for ``BankGateway.metrics_lines``; a node's ``/metrics`` registers a
-    ``GatewayCollector`` on its registry instead.
-    """
-    registry = new_registry()
-    registry.register(GatewayCollector(gateway))
-    return generate_latest(registry).decode().splitlines()

@@ -68,7 +68,12 @@ class Idempotency:
         self._running: dict[tuple[str, str], tuple[str, asyncio.Future[Replay]]] = {}
 
     def __repr__(self) -> str:
-        return f"<Idempotency running={len(self._running)}>"
+        return f"<Idempotency running={self.running}>"
+
+    @property
+    def running(self) -> int:
+        """Requests under a key being answered on this node now."""
+        return len(self._running)
 
     async def replay(self, user_id: str, key: IdempotencyKey) -> Replay | None:
         """The answer stored under this key, None if it is new; raises on another body."""

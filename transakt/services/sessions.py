@@ -96,6 +96,11 @@ class Sessions:
             if jti in self._revoked or version < self._versions.get(user_id, 0):
                 ended.set()
 
+    @property
+    def revoked_count(self) -> int:
+        """Logged-out tokens held (until they would have expired)."""
+        return len(self._revoked)
+
     def version_of(self, user_id: str) -> int:
         """The token version new tokens of this user carry (as this node last heard)."""
         return self._versions.get(user_id, 0)
@@ -142,6 +147,9 @@ class Sessions:
         self._revoked.update(revoked)
         for user_id, version in versions.items():
             self.versioned(user_id, version)
+        # Tokens logged out while the connection was down end the connections watching them.
+        for user_id in list(self._watchers):
+            self._wake(user_id)
         self.reloads += 1
 
     async def _open(self) -> None:
