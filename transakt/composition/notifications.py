@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
-import asyncpg
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
@@ -26,9 +25,7 @@ from transakt.storage.pool import create_pool
 __all__ = [
     "Notifications",
     "mail_config",
-    "notifications_pool_size",
     "open_notifications",
-    "start_notifications",
 ]
 
 log = logging.getLogger("transakt.notifications")
@@ -109,15 +106,9 @@ def mail_config(settings: Settings) -> MailConfig:
     )
 
 
-def notifications_pool_size(settings: Settings, *, mail: bool) -> int:
-    """Connections the relay and the mailers need (the composition root opens the pool)."""
-    return (settings.mail.workers if mail else 0) + 1
-
-
 @asynccontextmanager
-async def start_notifications(
+async def open_notifications(
     settings: Settings,
-    pool: asyncpg.Pool,
     database_url: str,
     system: ActorSystem,
     *,
@@ -125,10 +116,18 @@ async def start_notifications(
     mail: bool,
     transport: MailTransport | None = None,
 ) -> AsyncIterator[Notifications]:
-    """Start the relay, and the hub and mailers when asked, on ``pool`` (connections of their
-    own, so relaying and mailing never wait for one an HTTP request needs); stop them in
-    reverse order."""
+    """Start the relay, and the hub and mailers when asked, on a pool of their own; stop them
+    and close it in reverse order."""
     async with AsyncExitStack() as stack:
+        # Connections of their own: relaying and mailing never wait for (or hold) one that an
+        # HTTP request needs, and they show in pg_stat_activity under their own name.
+        pool = await create_pool(
+            database_url,
+            min_size=1,
+            max_size=(settings.mail.workers if mail else 0) + 1,
+            application_name="transakt-notifications",
+        )
+        stack.push_async_callback(pool.close)
         hub = (
             LiveHub(
                 system.events,
@@ -171,31 +170,3 @@ async def start_notifications(
         await relay.start()
         stack.push_async_callback(relay.stop)
         yield notifications
-
-
-@asynccontextmanager
-async def open_notifications(
-    settings: Settings,
-    database_url: str,
-    system: ActorSystem,
-    *,
-    live: bool,
-    mail: bool,
-    transport: MailTransport | None = None,
-) -> AsyncIterator[Notifications]:
-    """Open the notifications' own pool and start them on it; stop and close in reverse."""
-    async with AsyncExitStack() as stack:
-        # Connections of their own: relaying and mailing never wait for (or hold) one that an
-        # HTTP request needs, and they show in pg_stat_activity under their own name.
-        pool = await create_pool(
-            database_url,
-            min_size=1,
-            max_size=notifications_pool_size(settings, mail=mail),
-            application_name="transakt-notifications",
-        )
-        stack.push_async_callback(pool.close)
-        yield await stack.enter_async_context(
-            start_notifications(
-                settings, pool, database_url, system, live=live, mail=mail, transport=transport
-            )
-        )

@@ -254,6 +254,14 @@ class _Body(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
+def _long_enough_password(value: str, info: ValidationInfo) -> str:
+    """A new password's length, checked against the node's rule (passed as context)."""
+    minimum = int((info.context or {}).get("password_min_length", 8))
+    if len(value) < minimum:
+        raise _invalid(f"must be at least {minimum} characters")
+    return value
+
+
 class SignupBody(_Body):
     """POST /api/v1/auth/signup."""
 
@@ -262,13 +270,7 @@ class SignupBody(_Body):
     name: Name
     bank_account: BankAccount
 
-    @field_validator("password")
-    @classmethod
-    def _long_enough(cls, value: str, info: ValidationInfo) -> str:
-        minimum = int((info.context or {}).get("password_min_length", 8))
-        if len(value) < minimum:
-            raise _invalid(f"must be at least {minimum} characters")
-        return value
+    _long_enough = field_validator("password")(_long_enough_password)
 
 
 class LoginBody(_Body):
@@ -284,13 +286,7 @@ class ChangePasswordBody(_Body):
     current_password: Password
     new_password: Password
 
-    @field_validator("new_password")
-    @classmethod
-    def _long_enough(cls, value: str, info: ValidationInfo) -> str:
-        minimum = int((info.context or {}).get("password_min_length", 8))
-        if len(value) < minimum:
-            raise _invalid(f"must be at least {minimum} characters")
-        return value
+    _long_enough = field_validator("new_password")(_long_enough_password)
 
 
 class EmailCodeBody(_Body):

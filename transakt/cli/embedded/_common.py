@@ -151,3 +151,15 @@ def prepare(data_dir: Path) -> Path:
     data_dir = data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     return data_dir
+
+
+def held_server(data_dir: Path, name: str, url: str, stop: Callable[[], None]) -> EmbeddedServer:
+    """The server this process now holds: releasing it stops it once no process holds it."""
+    holders = data_dir / f"{name}.holders"
+
+    def release() -> None:
+        with exclusive(data_dir / f"{name}.lock"):
+            if not remove_holder(holders):
+                stop()
+
+    return EmbeddedServer(url=url, name=name, _release=release)

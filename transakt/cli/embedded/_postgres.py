@@ -20,10 +20,10 @@ from transakt.cli.embedded._common import (
     EmbeddedServer,
     add_holder,
     exclusive,
+    held_server,
     pid_alive,
     prepare,
     process_name,
-    remove_holder,
 )
 
 with warnings.catch_warnings():
@@ -133,10 +133,5 @@ def start_embedded_postgres(data_dir: Path) -> EmbeddedServer:
         add_holder(holders)
     log.info("embedded PostgreSQL ready in %s (socket in %s)", pgdata, socket_dir)
 
-    def release() -> None:
-        with exclusive(data_dir / "postgres.lock"):
-            if not remove_holder(holders):
-                _stop_postgres(server, pgdata)
-
     url = f"postgresql://postgres@/{DATABASE_NAME}?host={quote(str(socket_dir), safe='/')}"
-    return EmbeddedServer(url=url, name="postgres", _release=release)
+    return held_server(data_dir, "postgres", url, lambda: _stop_postgres(server, pgdata))

@@ -31,11 +31,11 @@ from transakt.cli.embedded._common import (
     EmbeddedServer,
     add_holder,
     exclusive,
+    held_server,
     missing_extra,
     pid_alive,
     prepare,
     process_name,
-    remove_holder,
 )
 
 __all__ = ["redis_executable", "start_embedded_redis"]
@@ -216,10 +216,5 @@ def start_embedded_redis(data_dir: Path) -> EmbeddedServer:
             log.info("embedded Redis ready in %s (socket %s)", redis_dir, socket)
         add_holder(holders)
 
-    def release() -> None:
-        with exclusive(data_dir / "redis.lock"):
-            if not remove_holder(holders):
-                _stop_redis_server(redis_dir, socket)
-
     url = f"unix://{quote(str(socket), safe='/')}?db=0"
-    return EmbeddedServer(url=url, name="redis", _release=release)
+    return held_server(data_dir, "redis", url, lambda: _stop_redis_server(redis_dir, socket))
