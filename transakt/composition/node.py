@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from transakt.actors.wallet import DebitRate, WalletActor
 from transakt.composition.notifications import Notifications, open_notifications
 from transakt.config import Settings
+from transakt.gateway.asks import BankAsks
 from transakt.gateway.breaker import CircuitBreaker
 from transakt.gateway.buffer import BankBuffer, MemoryBankBuffer, RedisBankBuffer
 from transakt.gateway.client import BankClient
@@ -193,14 +194,15 @@ async def open_node(settings: Settings, services: ResolvedServices) -> AsyncIter
         sessions = Sessions(pool, services.database_url)
         await sessions.start()
         stack.push_async_callback(sessions.stop)
-        links = BankLinks(pool, gateway, throttle)
+        asks = BankAsks(bank, gateway.breaker)  # signup and link proofs: same breaker
+        links = BankLinks(pool, asks, throttle)
         emails = EmailVerification(
             pool,
             throttle,
             ttl_seconds=settings.email.code_ttl_seconds,
             attempts=settings.email.code_attempts,
         )
-        accounts = Accounts(repository, pool, gateway, throttle, links, emails, sessions)
+        accounts = Accounts(repository, pool, asks, throttle, links, emails, sessions)
         housekeeping = Housekeeping(
             repository, sessions, retention_seconds=settings.idempotency.retention_seconds
         )

@@ -14,6 +14,8 @@ mailbox actor: its work is concurrent I/O, which one-message-at-a-time handling 
 Its two loops, the drain and the sweep, run under its ``TaskSupervisor`` (``gateway.tasks``): a
 crash (Redis gone, say) is logged and the loop restarts with backoff. The calls it makes for
 single requests are one-shot tasks, never restarted, so they are a plain task set beside it.
+The calls a person waits for (signup's account check, micro-deposits) are ``BankAsks``, beside it
+on the same breaker.
 """
 
 from __future__ import annotations
@@ -23,14 +25,13 @@ import contextlib
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
 import asyncpg
 
 from transakt.bankapi.errors import BankRequestRejected
-from transakt.bankapi.models import AccountVerification
 from transakt.errors import BankUnavailable, Overloaded
+from transakt.gateway.asks import PERMANENT_STATUSES
 from transakt.gateway.breaker import BreakerState, CallTimedOut, CircuitBreaker, CircuitOpen
 from transakt.gateway.buffer import BankBuffer, BufferedRequest, BufferLost
 from transakt.gateway.client import BankClient
@@ -39,15 +40,13 @@ from transakt.storage.bank_requests import BankRequest, pending_bank_requests
 from transakt.storage.records import Applied, Duplicate, Settlement
 from transakt.storage.writer import LedgerWriter
 
-__all__ = ["AfterBankAnswer", "BankGateway", "VerifiedAccount", "is_bank_failure"]
+__all__ = ["AfterBankAnswer", "BankGateway", "is_bank_failure"]
 
 log = logging.getLogger("transakt.bank_gateway")
 
 AfterBankAnswer = Callable[[BankRequest], Awaitable[None]]
 T = TypeVar("T")
 
-# The bank looked at the request itself and refused it: it will never apply this id.
-_PERMANENT_STATUSES = frozenset({400, 409, 422})
 _TRANSIENT = (BankUnavailable, CircuitOpen, CallTimedOut)
 # A crashed loop restarts with backoff, for ever: backing off to 5 s, it cannot reach 100
 # restarts within a minute. State lives in PostgreSQL and Redis, so a fresh loop carries on.
@@ -59,16 +58,6 @@ _LOOP_RESTARTS: Final = RestartPolicy(
 def is_bank_failure(error: BaseException) -> bool:
     """What counts against the breaker: anything but the bank answering with a refusal."""
     return isinstance(error, Exception) and not isinstance(error, BankRequestRejected)
-
-
-@dataclass(frozen=True, slots=True)
-class VerifiedAccount:
-    """What the bank says about an account at signup, and whether the name is its holder's."""
-
-    account: str
-    name: str
-    currency: str
-    name_matches: bool = False
 
 
 class BankGateway:
@@ -176,49 +165,6 @@ class BankGateway:
         else:
             self._spawn(self._enqueue([request]))
 
-    async def verify(self, account: str, name: str) -> VerifiedAccount | None:
-        """The bank's view of a signup account; None if unknown, BankUnavailable if down."""
-        found = await self._ask(lambda: self._bank.verify_user(account, name=name))
-        if found is None:
-            return None
-        return VerifiedAccount(
-            account=found.account,
-            name=found.name,
-            currency=found.currency,
-            name_matches=bool(found.name_matches),
-        )
-
-    async def start_verification(
-        self, verification_id: str, account: str, name: str
-    ) -> AccountVerification:
-        """Have the bank send its two micro-deposits to the account (once per id)."""
-        return await self._ask(
-            lambda: self._bank.start_verification(verification_id, account, name)
-        )
-
-    async def confirm_verification(
-        self, verification_id: str, amounts: Sequence[int]
-    ) -> AccountVerification:
-        """Ask the bank whether these are the amounts it sent (one try of a few)."""
-        return await self._ask(lambda: self._bank.confirm_verification(verification_id, amounts))
-
-    async def _ask(self, call: Callable[[], Awaitable[T]]) -> T:
-        """One call that a person waits for, through the breaker: BankUnavailable if it cannot
-        be made now; the bank's refusal of the request itself (a 4xx) raised as it came."""
-        try:
-            return await self.breaker.call(call)
-        except CircuitOpen as error:
-            raise BankUnavailable(
-                "the bank is unavailable (circuit open)", retry_after=max(error.retry_after, 1.0)
-            ) from None
-        except (BankUnavailable, CallTimedOut) as error:
-            retry_after = self.breaker.retry_after() or getattr(error, "retry_after", 5.0)
-            raise BankUnavailable(str(error), retry_after=max(retry_after, 1.0)) from None
-        except BankRequestRejected as error:
-            if error.status in _PERMANENT_STATUSES or error.status == 404:
-                raise
-            raise BankUnavailable(f"the bank refused the gateway: {error}") from None
-
     # -- one request -------------------------------------------------------------------------
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
@@ -282,7 +228,7 @@ class BankGateway:
             log.debug("bank request %s deferred: %r", request.transfer_id, error)
             return None
         except BankRequestRejected as error:
-            if error.status not in _PERMANENT_STATUSES:
+            if error.status not in PERMANENT_STATUSES:
                 # 401/403/404: the gateway is misconfigured, not the request wrong: keep it.
                 log.error("the bank refused the gateway's call: %s", error)
                 return None

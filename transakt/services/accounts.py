@@ -30,7 +30,7 @@ from transakt.errors import (
     NotFound,
     Unauthorized,
 )
-from transakt.gateway.gateway import BankGateway
+from transakt.gateway.asks import BankAsks
 from transakt.ids import uuid4_hex
 from transakt.models import User, Wallet
 from transakt.services.bank_links import BankLinks
@@ -63,7 +63,7 @@ class Accounts:
         self,
         repository: Repository,
         pool: asyncpg.Pool,
-        gateway: BankGateway,
+        bank: BankAsks,
         throttle: Throttle,
         links: BankLinks,
         emails: EmailVerification,
@@ -71,7 +71,7 @@ class Accounts:
     ) -> None:
         self._repository = repository
         self._pool = pool
-        self._gateway = gateway
+        self._bank = bank
         self._throttle = throttle
         self._links = links
         self._emails = emails
@@ -86,7 +86,7 @@ class Accounts:
         """Create a user whose bank vouches for account and name; start both proofs."""
         await self._throttle.hit("signup_ip", client)
         try:
-            account = await self._gateway.verify(bank_account, name)
+            account = await self._bank.verify(bank_account, name)
         except BankRequestRejected:
             account = None  # the bank refused the details themselves: not confirmed either
         if account is None or not account.name_matches:

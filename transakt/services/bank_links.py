@@ -27,7 +27,7 @@ from transakt.errors import (
     ValidationFailed,
     VerificationFailed,
 )
-from transakt.gateway.gateway import BankGateway
+from transakt.gateway.asks import BankAsks
 from transakt.ids import uuid4_hex
 from transakt.models import BankLink, User
 from transakt.services.throttle import Throttle
@@ -41,9 +41,9 @@ _MAX_KNOWN_LINKS = 200_000
 class BankLinks:
     """Starts and checks micro-deposit verifications; says whose account may move money."""
 
-    def __init__(self, pool: asyncpg.Pool, gateway: BankGateway, throttle: Throttle) -> None:
+    def __init__(self, pool: asyncpg.Pool, bank: BankAsks, throttle: Throttle) -> None:
         self._pool = pool
-        self._gateway = gateway
+        self._bank = bank
         self._throttle = throttle
         # A link never goes back from "linked": those are remembered (user -> account, currency).
         self._linked: dict[str, tuple[str, str]] = {}
@@ -66,7 +66,7 @@ class BankLinks:
         if throttled:
             await self._throttle.hit("bank_link_user", user.id)
         try:
-            verification = await self._gateway.start_verification(
+            verification = await self._bank.start_verification(
                 f"acv_{uuid4_hex()}", link.bank_account, user.name
             )
         except BankRequestRejected:
@@ -89,7 +89,7 @@ class BankLinks:
                 "no micro-deposits were sent yet: start a verification first", attempts_left=0
             )
         try:
-            verification = await self._gateway.confirm_verification(link.verification_id, amounts)
+            verification = await self._bank.confirm_verification(link.verification_id, amounts)
         except BankRequestRejected:
             raise VerificationFailed(
                 "the bank no longer knows these deposits: start a new verification",
