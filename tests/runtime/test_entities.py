@@ -232,13 +232,19 @@ class FakeTransport:
     def __init__(self) -> None:
         self.started_with: ActorSystem | None = None
         self.closed = False
+        self.left = False
         self.published: list[tuple[str, Any]] = []
         self.refs: dict[str, FakeRemoteRef] = {}
 
     async def start(self, system: ActorSystem) -> None:
         self.started_with = system
 
+    async def leave(self) -> None:
+        assert not self.closed
+        self.left = True
+
     async def close(self) -> None:
+        assert self.left  # leave() comes first: work goes elsewhere while the system stops
         self.closed = True
 
     def entity_ref(self, kind: str, key: str) -> ActorRef | None:
@@ -271,4 +277,4 @@ async def test_transport_seam() -> None:
         await system.events.drain()
         assert seen == [{"n": 1}, {"n": 2}]
         assert transport.published == [("t", {"n": 1})]
-    assert transport.closed
+    assert transport.left and transport.closed

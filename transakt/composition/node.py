@@ -12,6 +12,7 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry, generate_latest
 
 from transakt.actors.wallet import DebitRate, WalletActor
+from transakt.composition.cluster import wallet_transport
 from transakt.composition.notifications import Notifications, open_notifications
 from transakt.config import Settings
 from transakt.gateway.asks import BankAsks
@@ -29,6 +30,8 @@ from transakt.observability import (
     TrustCollector,
     new_registry,
 )
+from transakt.rabbitmq import RabbitTransport
+from transakt.rabbitmq.metrics import ClusterCollector
 from transakt.runtime import ActorSystem, RestartPolicy
 from transakt.services.accounts import Accounts
 from transakt.services.bank_links import BankLinks
@@ -86,6 +89,14 @@ class Node:
         if self.redis is not None:
             checks["redis"] = await _timed(self.redis.ping())
         checks["ledger_writer"] = {"ok": True, "queued": self.writer.queued}
+        transport = self.system.transport
+        if isinstance(transport, RabbitTransport):
+            # Without the broker, payments to wallets of other nodes' shards cannot be decided.
+            checks["broker"] = {
+                "ok": transport.connected,
+                "shards_owned": transport.shards_owned,
+                "shards": transport.shards,
+            }
         # Information, not a failed dependency (so no "ok"): with the breaker open the node
         # still serves and accepts deposits and withdrawals, which wait in the buffer.
         checks["bank"] = await self.gateway.readiness()
@@ -104,6 +115,8 @@ def _metrics_registry(node: Node) -> CollectorRegistry:
     registry.register(LedgerCollector(node.writer))
     registry.register(StartTimeCollector(node.started_at))
     registry.register(GatewayCollector(node.gateway))
+    if isinstance(node.system.transport, RabbitTransport):
+        registry.register(ClusterCollector(node.system.transport))
     registry.register(TrustCollector(node.throttle, node.sessions, node.idempotency))
     notifications = node.notifications
     registry.register(Families(lambda: notifications.metrics() if notifications else ()))
@@ -164,10 +177,9 @@ async def open_node(settings: Settings, services: ResolvedServices) -> AsyncIter
         await writer.start()
         stack.push_async_callback(writer.stop)
 
-        system = ActorSystem(f"transakt-{settings.node_id}")
-        await system.start()  # starts the transport, when one is configured
-        # Shut down before the writer stops, so in-flight debits are answered first.
-        stack.push_async_callback(system.shutdown)
+        # With RabbitMQ, wallets are sharded over the nodes (composition/cluster.py).
+        transport = wallet_transport(settings)
+        system = ActorSystem(f"transakt-{settings.node_id}", transport=transport)
 
         repository = Repository(pool)
         rate = DebitRate(settings.wallet.debits_per_second, settings.wallet.debit_burst)
@@ -178,6 +190,11 @@ async def open_node(settings: Settings, services: ResolvedServices) -> AsyncIter
             mailbox_size=settings.wallet.mailbox_size,
             policy=RestartPolicy(max_restarts=10, within=60.0, min_backoff=0.01, max_backoff=1.0),
         )
+        # Started once the wallet kind exists: a transport delivers commands from then on.
+        await system.start()
+        # Shut down before the writer stops, so in-flight debits are answered first; the
+        # transport leaves first, so the shards' next owners take over while this node stops.
+        stack.push_async_callback(system.shutdown)
         gateway = _bank_gateway(settings, bank, redis_client, writer, pool)
         await gateway.start()
         # Stops before the writer (LIFO): calls under way still find it to settle with.

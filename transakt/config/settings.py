@@ -75,6 +75,12 @@ class RabbitmqSettings(_Group):
     """RabbitMQ: unset, everything runs in one process; set, nodes share wallets and events."""
 
     url: str | None = None
+    # Queue and exchange names start with this: clusters sharing a broker keep apart by it.
+    prefix: str = Field("transakt", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    # How often a node probes the shards it does not own (it learns ownership from deliveries).
+    probe_seconds: float = Field(1.0, gt=0, le=60)
+    # Unacknowledged broker messages (each a batch of commands) per shard consumer.
+    prefetch: int = Field(64, ge=1, le=10_000)
 
 
 class JwtSettings(_Group):

@@ -31,7 +31,7 @@ from transakt.errors import (
 )
 from transakt.http.keys import REQUEST_ID_KEY
 from transakt.outages import STORAGE_UNAVAILABLE
-from transakt.runtime import ActorDeadError, AskTimeout, MailboxFull
+from transakt.runtime import ActorDeadError, AskTimeout, MailboxFull, TransportUnavailable
 from transakt.web.errors import (
     error_body,
     error_response,
@@ -176,6 +176,12 @@ def error_answer(request: web.Request, error: Exception) -> web.Response:
     if isinstance(error, MailboxFull):
         return _overloaded(
             "the service is busy; retry shortly", float(getattr(error, "retry_after", 1.0))
+        )
+    if isinstance(error, TransportUnavailable):
+        # Nothing was sent: the wallet's shard lives on another node and the broker is away.
+        return _overloaded(
+            "the cluster's message broker is unreachable; retry shortly",
+            max(float(error.retry_after), 1.0),
         )
     if isinstance(error, ActorDeadError):
         # The actor stopped (shutdown, or too many restarts) before handling the message.

@@ -14,8 +14,11 @@ from transakt.runtime._errors import (
     AskTimeout,
     EscalatedFailure,
     MailboxFull,
+    RemoteFailure,
+    ReplyLost,
     RuntimeFailure,
     SupervisorClosed,
+    TransportUnavailable,
     UnknownEntityKind,
 )
 from transakt.runtime._events import ALL_TOPICS, EventBus, Subscription
@@ -45,6 +48,8 @@ __all__ = [
     "LocalActorRef",
     "MailboxFull",
     "MonotonicClock",
+    "RemoteFailure",
+    "ReplyLost",
     "RestartPolicy",
     "RuntimeFailure",
     "RuntimeMetrics",
@@ -54,6 +59,7 @@ __all__ = [
     "TaskSupervisor",
     "TimerHandle",
     "Transport",
+    "TransportUnavailable",
     "UnknownEntityKind",
     "VirtualClock",
 ]

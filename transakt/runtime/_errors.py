@@ -13,8 +13,11 @@ __all__ = [
     "AskTimeout",
     "EscalatedFailure",
     "MailboxFull",
+    "RemoteFailure",
+    "ReplyLost",
     "RuntimeFailure",
     "SupervisorClosed",
+    "TransportUnavailable",
     "UnknownEntityKind",
 ]
 
@@ -100,3 +103,35 @@ class SupervisorClosed(ActorSystemError, RuntimeError):
         super().__init__(f"task supervisor {supervisor!r} is closed; {task!r} was not started")
         self.supervisor = supervisor
         self.task = task
+
+
+class RemoteFailure(ActorSystemError):
+    """A remote actor raised an exception this side's codec does not know: its type and text."""
+
+    def __init__(self, remote_type: str, message: str) -> None:
+        super().__init__(f"remote actor raised {remote_type}: {message}")
+        self.remote_type = remote_type
+        self.remote_message = message
+
+
+class TransportUnavailable(ActorSystemError):
+    """The message could not be sent: the transport (a broker, say) is unreachable now.
+
+    Nothing was delivered, so the message may be sent again once it is back.
+    """
+
+    def __init__(self, actor: str, reason: str, retry_after: float = 1.0) -> None:
+        super().__init__(f"cannot reach {actor!r}: {reason}")
+        self.actor = actor
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class ReplyLost(AskTimeout):
+    """The ask was sent, but the way back broke before the answer came: like a timeout, the
+    work may still happen (or have happened), so its outcome is unknown."""
+
+    def __init__(self, actor: str, message_type: str, reason: str) -> None:
+        super().__init__(actor, message_type, 0.0)
+        self.args = (f"the answer of {actor!r} to {message_type} was lost: {reason}",)
+        self.reason = reason

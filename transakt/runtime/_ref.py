@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from transakt.runtime._cell import ActorCell
     from transakt.runtime._entities import EntityKind
+    from transakt.runtime._timeouts import Slot
 
 __all__ = ["ActorRef", "EntityRef", "LocalActorRef"]
 
@@ -75,6 +77,21 @@ class LocalActorRef(ActorRef):
         finally:
             slot.pop(fut, None)
 
+    def ask_nowait(self, message: Any, timeout: float | None = 5.0) -> asyncio.Future[Any]:
+        """Queue ``message`` and return the future of its reply, without awaiting it.
+
+        For code that relays many asks at once (a network transport, say): no coroutine per
+        ask. Raises ``MailboxFull`` or ``ActorDeadError`` at once, like ``tell``.
+        """
+        cell = self._resolve()
+        system = cell.system
+        fut: asyncio.Future[Any] = system.loop.create_future()
+        cell.enqueue(message, fut)
+        if timeout is not None:
+            slot = system.ask_timeouts.add(fut, cell, message, timeout)
+            fut.add_done_callback(partial(_leave_slot, slot))
+        return fut
+
     async def stop(self) -> None:
         """Stop the actor and wait until ``stopped()`` has run."""
         await self._resolve().stop()
@@ -137,3 +154,7 @@ class EntityRef(LocalActorRef):
         cell = self._kind.cells.get(self._key)
         state = cell.describe() if cell is not None else f"{self.name} inactive"
         return f"<EntityRef {state}>"
+
+
+def _leave_slot(slot: Slot, fut: asyncio.Future[Any]) -> None:
+    slot.pop(fut, None)

@@ -251,6 +251,21 @@ class ActorSystem:
             raise UnknownEntityKind(name)
         return EntityRef(kind, key)
 
+    def local_entity(self, actor_type: type[Actor] | str, key: str) -> EntityRef:
+        """Ref to the entity ``key`` in this process, whatever the transport would say: what a
+        transport uses to hand a message it received to the entity it is for."""
+        name, kind = self._kind_name(actor_type)
+        if kind is None:
+            raise UnknownEntityKind(name)
+        return EntityRef(kind, key)
+
+    def entity_keys(self, actor_type: type[Actor] | str) -> list[str]:
+        """The keys of this kind's entities active in this process now."""
+        name, kind = self._kind_name(actor_type)
+        if kind is None:
+            raise UnknownEntityKind(name)
+        return list(kind.cells)
+
     def active_entities(self, actor_type: type[Actor] | str) -> int:
         """How many entities of this kind are activated in this system now."""
         name, kind = self._kind_name(actor_type)
@@ -271,6 +286,11 @@ class ActorSystem:
         await asyncio.shield(self._shutdown)
 
     async def _shutdown_all(self, grace: float) -> None:
+        if self.transport is not None:
+            try:
+                await self.transport.leave()
+            except Exception:
+                log.exception("leaving the transport failed")
         self.closing = True
         try:
             async with asyncio.timeout(grace):

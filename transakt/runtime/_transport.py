@@ -13,7 +13,7 @@ __all__ = ["Transport"]
 
 @runtime_checkable
 class Transport(Protocol):
-    """Routes entities and events beyond this process; the runtime ships no implementation.
+    """Routes entities and events beyond this process (``transakt.rabbitmq`` has one).
 
     Remote refs it returns must subclass ``ActorRef``. A remote event it receives should be
     handed to ``system.events.publish_local`` so it is not forwarded again.
@@ -21,6 +21,11 @@ class Transport(Protocol):
 
     async def start(self, system: ActorSystem) -> None:
         """Connect; called by ``ActorSystem.start()`` (and ``async with``)."""
+        ...
+
+    async def leave(self) -> None:
+        """Stop taking work from other systems, and finish what was taken; called first by
+        ``ActorSystem.shutdown()``, so that work goes elsewhere while this system stops."""
         ...
 
     async def close(self) -> None:

@@ -240,14 +240,24 @@ class WalletService:
 
     async def answer_duplicate(
         self, user_id: str, idempotency: IdempotencyKey | None, transfer_id: str
-    ) -> Replay:
+    ) -> Transfer | Replay:
         """The answer when the ledger found the transfer id or the key taken: the first request
         with this key was answered already, so this one gets that answer (or, with another
-        body, idempotency_key_reused)."""
+        body, idempotency_key_reused).
+
+        Without a key the id was made fresh for this very request, so a duplicate can only be
+        this request applied already: its command was delivered twice (a cluster node died
+        after committing and before answering, and the broker gave the command to the next
+        owner). The answer is then the transfer as committed.
+        """
         if idempotency is not None:
             replay = await self._idempotency.replay(user_id, idempotency)
             if replay is not None:
                 return replay
+        else:
+            committed = await self._repository.transfer(transfer_id)
+            if committed is not None and committed.initiator_id == user_id:
+                return committed
         raise IdempotencyKeyReused("this transfer id was already used", transfer=transfer_id)
 
     async def debit(self, transfer: NewTransfer) -> Outcome:
