@@ -236,13 +236,17 @@ SERVER_PIDS: dict[str, int] = {}
 
 
 @asynccontextmanager
-async def server(variant: str, database_url: str) -> AsyncIterator[str]:
+async def server(
+    variant: str, database_url: str, env: dict[str, str] | None = None
+) -> AsyncIterator[str]:
+    """A server process of ``variant`` (``env``: extra TRANSAKT_* settings, e.g. a cluster's)."""
     port = free_port()
     # A plain Popen: the child runs for the whole measurement and is only signalled at the end.
     child = subprocess.Popen(  # noqa: ASYNC220
         [sys.executable, __file__, "--serve", variant, "--database-url", database_url,
          "--port", str(port)],
         cwd=ROOT,
+        env={**os.environ, **(env or {})},
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
@@ -328,7 +332,7 @@ class Result:
 
 
 async def drive(
-    url: str,
+    url: str | Sequence[str],
     population: Population,
     scenario: str,
     seconds: float,
@@ -342,8 +346,10 @@ async def drive(
     latency counts from when it was due, not from when it went out. A server that stalls makes
     the requests behind it late, and that wait is part of their latency: no coordinated
     omission. Closed loop: each client sends its next request when the last one is answered,
-    and a latency counts from the send.
+    and a latency counts from the send. Several URLs (the nodes of a cluster): the clients
+    take them in turn.
     """
+    urls = [url] if isinstance(url, str) else list(url)
     rng = random.Random(42)
     wallets = population.wallets
     latencies: list[float] = []
@@ -385,7 +391,8 @@ async def drive(
             body = {"from_wallet": payer, "to_wallet": payee, "amount": 1, "currency": CURRENCY}
             headers = {"Authorization": f"Bearer {population.tokens[payer]}"}
             sent = due if rate else time.perf_counter()
-            async with session.post(f"{url}/api/v1/transfers", json=body, headers=headers) as r:
+            target = urls[index % len(urls)]
+            async with session.post(f"{target}/api/v1/transfers", json=body, headers=headers) as r:
                 await r.read()
                 if r.status != 201:
                     errors += 1
@@ -408,7 +415,7 @@ async def drive(
     )
 
 
-async def warm_up(url: str, population: Population, concurrency: int) -> None:
+async def warm_up(url: str | Sequence[str], population: Population, concurrency: int) -> None:
     """Steady state, as in production: every wallet pays once, so each has its actor (and the
     server its caches) before anything is measured. A cold wallet costs a database read on its
     first payment; that is start-up, not throughput."""

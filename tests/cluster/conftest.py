@@ -20,7 +20,7 @@ async def prefix(rabbitmq_url: str) -> AsyncIterator[str]:
             channel = await connection.channel()
             try:
                 await channel.queue_delete(f"{name}.shard.{shard}")
-            except Exception:  # noqa: BLE001 - absent: nothing to clean
+            except Exception:  # absent: nothing to clean
                 pass
             finally:
                 if not channel.is_closed:
@@ -29,7 +29,7 @@ async def prefix(rabbitmq_url: str) -> AsyncIterator[str]:
             channel = await connection.channel()
             try:
                 await channel.exchange_delete(exchange)
-            except Exception:  # noqa: BLE001 - absent: nothing to clean
+            except Exception:  # absent: nothing to clean
                 pass
             finally:
                 if not channel.is_closed:

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from waits import wait_until
 
+from cluster.brokerkit import drop_connections
 from cluster.peers import Counter, Fail, Ping, Pong, Refused, Sleep, system, transport
-from transakt.rabbitmq import Codec, CodecError, RemoteActorRef, RemoteEntityRef
+from transakt.rabbitmq import Codec, CodecError, RabbitTransport, RemoteActorRef, RemoteEntityRef
 from transakt.rabbitmq.codec import VERSION
 from transakt.runtime import (
     ActorDeadError,
@@ -56,8 +58,9 @@ async def test_ask_and_tell_reach_an_actor_in_another_system(
     assert await echo.ask(Ping(-2)) == Pong(-2, "node-a")  # after the tell, in order
     local = a.actor("echo")
     assert local is not None
-    stats = b.transport.stats  # type: ignore[union-attr]
-    assert stats.asks_sent == 502 and stats.messages_published < 100
+    transport = b.transport
+    assert isinstance(transport, RabbitTransport)
+    assert transport.stats.asks_sent == 502 and transport.outbound.messages < 100
 
 
 async def test_errors_cross_as_themselves_or_as_remote_failure(
@@ -122,11 +125,7 @@ async def test_entities_of_a_shard_live_on_its_owner(
     transport = a.transport
     assert transport is not None
 
-    async def owns_all() -> None:
-        while transport.shards_owned < 4:  # type: ignore[attr-defined]
-            await asyncio.sleep(0.05)
-
-    await asyncio.wait_for(owns_all(), 5)
+    await wait_until(lambda: transport.shards_owned == 4, "the owner to know its shards")  # type: ignore[attr-defined]
     assert not isinstance(a.entity(Counter, "wallet-1"), RemoteEntityRef)
     assert await a.entity(Counter, "wallet-1").ask(Ping(0)) == Pong(4, "node-a")
 
@@ -144,13 +143,20 @@ async def test_broker_unreachable_means_transport_unavailable(prefix: str) -> No
     down = transport("amqp://guest:guest@127.0.0.1:1/", prefix, "node-x")
     with pytest.raises(TransportUnavailable):
         await down.ask(
-            f"{prefix}.node.nobody", 3, "", "echo", Ping(1), 1.0, "echo"  # type: ignore[arg-type]
+            f"{prefix}.node.nobody",
+            3,
+            "",
+            "echo",
+            Ping(1),
+            1.0,
+            "echo",  # type: ignore[arg-type]
         )
 
 
 async def _spawn_peer(url: str, prefix: str, node: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), *sys.path])}
-    peer = subprocess.Popen(
+    # A plain Popen: the peer runs for the whole test and is killed at its end.
+    peer = subprocess.Popen(  # noqa: ASYNC220
         [sys.executable, "-m", "cluster.peers", url, prefix, node],
         stdout=subprocess.PIPE,
         text=True,
@@ -212,3 +218,30 @@ async def test_a_killed_owner_hands_its_shards_over(rabbitmq_url: str, prefix: s
             assert transport is not None and transport.stats.redeliveries >= 1  # type: ignore[attr-defined]
     finally:
         _reap(first)
+
+
+async def test_a_dropped_connection_comes_back_by_itself(
+    pair: tuple[ActorSystem, ActorSystem],
+) -> None:
+    a, b = pair
+    echo = remote(b, "node-a", "echo")
+    counter = b.entity(Counter, "k-1")
+    assert await echo.ask(Ping(1)) == Pong(1, "node-a")
+    for name in ("transakt node-b", "transakt node-a"):
+        transport = (b if name.endswith("b") else a).transport
+        assert isinstance(transport, RabbitTransport)
+        before = transport.stats.disconnects
+        assert await drop_connections(name) == 1
+        await wait_until(
+            lambda t=transport, n=before: t.stats.disconnects > n and t.connected,  # type: ignore[misc]
+            f"{name} to notice the drop and reconnect",
+        )
+
+        async def answers() -> bool:
+            try:
+                return await echo.ask(Ping(3), timeout=1.0) == Pong(3, "node-a")
+            except (TransportUnavailable, AskTimeout):
+                return False
+
+        await wait_until(answers, "asks to work again")
+        assert (await counter.ask(Ping(0))).node == "node-a"

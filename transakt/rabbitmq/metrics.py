@@ -27,6 +27,7 @@ class ClusterCollector:
         """``transakt_cluster_*``."""
         transport = self._transport
         stats = transport.stats
+        outbound = transport.outbound
         yield GaugeMetricFamily(
             "transakt_cluster_connected",
             "1 while the node is connected to the message broker.",
@@ -56,11 +57,12 @@ class ClusterCollector:
             (
                 "messages_published",
                 "Broker messages published (each a batch).",
-                stats.messages_published,
+                outbound.messages,
             ),
-            ("frames_published", "Commands, answers and events published.", stats.frames_published),
-            ("publish_failures", "Batches the broker did not take.", stats.publish_failures),
+            ("frames_published", "Commands, answers and events published.", outbound.frames),
+            ("publish_failures", "Batches the broker did not take.", outbound.failures),
             ("unreachable", "Probes that found a peer's queue gone.", stats.returned),
+            ("disconnects", "Times the connection to the broker was lost.", stats.disconnects),
         ):
             yield CounterMetricFamily(f"transakt_cluster_{name}", help_text, value=value)
         decided = CounterMetricFamily(
