@@ -7,6 +7,9 @@ from collections.abc import AsyncIterator
 
 import aio_pika
 import pytest
+from dbkit import own_database
+
+from cluster.nodekit import Cluster
 
 
 @pytest.fixture
@@ -34,3 +37,16 @@ async def prefix(rabbitmq_url: str) -> AsyncIterator[str]:
             finally:
                 if not channel.is_closed:
                     await channel.close()
+
+
+@pytest.fixture
+async def cluster(
+    database_url: str, redis_url: str, bank_url: str, rabbitmq_url: str, prefix: str
+) -> AsyncIterator[Cluster]:
+    """Wallet node processes on a database of this test's own; stopped at its end."""
+    async with own_database(database_url, "transakt_cluster") as url:
+        nodes = Cluster(url, redis_url, bank_url, rabbitmq_url, prefix)
+        try:
+            yield nodes
+        finally:
+            await nodes.stop()

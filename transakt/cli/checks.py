@@ -33,6 +33,7 @@ __all__ = [
 CONNECT_TIMEOUT_SECONDS = 10.0
 DATABASE_VARIABLE = "TRANSAKT_DATABASE_URL"
 REDIS_VARIABLE = "TRANSAKT_REDIS_URL"
+RABBITMQ_VARIABLE = "TRANSAKT_RABBITMQ_URL"
 _SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
 # Errors of listening that are the port's (taken, privileged) rather than the host's.
 _PORT_ERRORS = frozenset({errno.EADDRINUSE, errno.EACCES})
@@ -166,6 +167,36 @@ def check_services(settings: Settings, *, redis: bool) -> None:
         check_database(settings.database.url)
     if redis and settings.redis.url is not None:
         check_redis(settings.redis.url)
+    if settings.rabbitmq.url:
+        check_rabbitmq(settings.rabbitmq.url)
+
+
+async def _try_rabbitmq(url: str) -> None:
+    import aio_pika
+
+    connection = await aio_pika.connect(url, timeout=CONNECT_TIMEOUT_SECONDS)
+    await connection.close()
+
+
+def check_rabbitmq(url: str) -> None:
+    """Open and close one connection to the configured broker; CommandError (exit 2) if not."""
+    import aio_pika
+
+    problem = _url_problem(url, ("amqp", "amqps"))
+    if problem is not None:
+        raise CommandError(
+            f"{RABBITMQ_VARIABLE} is not an AMQP URL (amqp://user:password@host:port/vhost): "
+            f"{problem}",
+            EXIT_USAGE,
+        )
+    try:
+        asyncio.run(_try_rabbitmq(url))
+    except (OSError, TimeoutError, ValueError, aio_pika.exceptions.AMQPError) as exc:
+        raise CommandError(
+            f"cannot connect to RabbitMQ at {redact_url(url)} ({RABBITMQ_VARIABLE}): "
+            f"{_reason(exc)}; unset it to run one node without a broker",
+            EXIT_USAGE,
+        ) from None
 
 
 # --------------------------------------------------------------------------------------------
