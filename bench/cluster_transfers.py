@@ -89,9 +89,11 @@ async def transfers_one_and_three(
         for round_ in range(rounds):
             for label, nodes, broker in (("one", 1, None), ("three", 3, broker_url)):
                 async with _nodes(database_url, nodes, broker) as urls:
-                    # Every wallet pays once, through the nodes in turn: each owner activates
-                    # its wallets' actors, and every node learns the shards it owns.
-                    await warm_up(urls, population, CONCURRENCY)
+                    # Steady state, as bench/transfers.py has it: every wallet pays once
+                    # through each node, so each owner has its wallets' actors and every node
+                    # the wallets' owners in its cache (and knows the shards it owns).
+                    for url in urls:
+                        await warm_up(url, population, CONCURRENCY)
                     result, cpu = await _measure(urls, population, seconds)
                 figures[label].append(result.per_s)
                 log(

@@ -145,3 +145,23 @@ async def test_the_broker_restarting_mid_load(cluster: Cluster) -> None:
     after, after_statuses = await load(nodes, people, 150)
     assert after_statuses == {201: 150}
     await audit(cluster, acknowledged + after)
+
+
+async def test_a_websocket_on_one_node_hears_a_payment_made_through_another(
+    cluster: Cluster,
+) -> None:
+    node_a, _node_b, node_c = await cluster.start(3)
+    payer, payee = await cluster.people(2, 1_000)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(f"{node_a.url}/api/v1/live?token={payee.token}") as websocket,
+    ):
+        first = await asyncio.wait_for(websocket.receive_json(), 10)
+        assert first["type"] == "balance" and first["wallet"]["balance"] == 1_000
+        status, body = await pay(session, node_c, payer, payee, 250)
+        assert status == 201, body
+        seen = []
+        while not any(m.get("type") == "balance" and m["wallet"]["balance"] == 1_250 for m in seen):
+            seen.append(await asyncio.wait_for(websocket.receive_json(), 10))
+        assert any(m.get("type") == "transfer" and m["transfer"]["id"] == body["id"] for m in seen)
+    await audit(cluster, [body["id"]])
