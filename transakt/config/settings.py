@@ -168,7 +168,9 @@ class MailSettings(_Group):
     batch_size: int = Field(20, ge=1, le=1000)
     retry_min_seconds: float = Field(1.0, gt=0)
     retry_max_seconds: float = Field(300.0, gt=0)
-    # A claimed mail not marked within this time is claimed again (its worker died mid-send).
+    # Backstop only: a dead worker's mails are taken over at the next poll (its connection
+    # closes). This is how long one PostgreSQL still sees connected, but making no progress
+    # (hung, or its host gone without closing the connection), keeps them.
     lease_seconds: float = Field(300.0, gt=0)
 
 
