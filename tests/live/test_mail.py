@@ -189,17 +189,12 @@ async def test_mail_waits_while_smtp_is_down_and_goes_out_once_when_it_is_back(
         server.stop()
 
 
-async def test_a_mail_claimed_by_a_worker_that_died_is_sent_after_its_lease(
-    api: Api,
-    make_user: MakeUser,
-    smtp: SmtpServer,
-    start_mail_worker: StartWorker,
-    wallet_settings: Settings,
-    wallet_pool: asyncpg.Pool,
-) -> None:
+async def _planned_payment(
+    api: Api, make_user: MakeUser, wallet_pool: asyncpg.Pool
+) -> tuple[str, Person, Person]:
+    """A payment whose two mails are planned (not sent: no worker runs yet)."""
     frank = await make_user(balance=1_000, name="Frank")
     grace = await make_user(name="Grace")
-    settings = mail_settings(wallet_settings, smtp.port, mail_lease_seconds=1.0)
     payment = await _pay(api, frank, grace, 250)
     event = f"{payment}:posted"
 
@@ -213,18 +208,58 @@ async def test_a_mail_claimed_by_a_worker_that_died_is_sent_after_its_lease(
         return bool(rows == 2)
 
     await wait_until(planned, "the payment's two mails to be planned")
-    # A worker claims them and dies without sending: nobody marks them.
-    claimed_at = time.time()
-    async with wallet_pool.acquire() as connection:
-        claimed = await claim_due(connection, 1000, lease_seconds=1.0)
-    assert sum(d.event_id == event for d in claimed) == 2
-    await start_mail_worker(settings)
+    return payment, frank, grace
+
+
+async def test_a_mail_claimed_by_a_hung_worker_is_sent_after_its_lease(
+    api: Api,
+    make_user: MakeUser,
+    smtp: SmtpServer,
+    start_mail_worker: StartWorker,
+    wallet_settings: Settings,
+    wallet_pool: asyncpg.Pool,
+    database_url: str,
+) -> None:
+    payment, frank, grace = await _planned_payment(api, make_user, wallet_pool)
+    # A worker claims them and hangs: its session stays open, it never marks them.
+    hung = await asyncpg.connect(database_url)
+    try:
+        claimed_at = time.time()
+        claimed = await claim_due(hung, 1000, lease_seconds=1.0)
+        assert sum(d.event_id == f"{payment}:posted" for d in claimed) == 2
+        await start_mail_worker(mail_settings(wallet_settings, smtp.port))
+        expected = {(payment, frank.email), (payment, grace.email)}
+        messages = await smtp.catcher.wait_for(lambda got: _has(got, expected), "the mails")
+        assert len(_about(messages, payment)) == 2
+        # Not before the hung worker's lease ran out: until then the mails were its to send.
+        arrivals = [smtp.catcher.arrived[id(m)] for m in _about(messages, payment)]
+        assert min(arrivals) >= claimed_at + 1.0
+    finally:
+        await hung.close()
+
+
+async def test_a_mail_claimed_by_a_worker_that_died_is_sent_at_the_next_poll(
+    api: Api,
+    make_user: MakeUser,
+    smtp: SmtpServer,
+    start_mail_worker: StartWorker,
+    wallet_settings: Settings,
+    wallet_pool: asyncpg.Pool,
+    database_url: str,
+) -> None:
+    payment, frank, grace = await _planned_payment(api, make_user, wallet_pool)
+    # A worker claims them for the default lease (300 s); another runs beside it; it dies.
+    doomed = await asyncpg.connect(database_url)
+    claimed = await claim_due(doomed, 1000, lease_seconds=300.0)
+    assert sum(d.event_id == f"{payment}:posted" for d in claimed) == 2
+    await start_mail_worker(mail_settings(wallet_settings, smtp.port, outbox_poll_seconds=1.0))
+    await doomed.close()  # its session ends, as when its process is killed
+    died_at = time.time()
     expected = {(payment, frank.email), (payment, grace.email)}
-    messages = await smtp.catcher.wait_for(lambda got: _has(got, expected), "the reclaimed mails")
+    messages = await smtp.catcher.wait_for(lambda got: _has(got, expected), "the mails")
     assert len(_about(messages, payment)) == 2
-    # Not before the dead worker's lease ran out: until then the mails were its to send.
     arrivals = [smtp.catcher.arrived[id(m)] for m in _about(messages, payment)]
-    assert min(arrivals) >= claimed_at + 1.0
+    assert max(arrivals) < died_at + 5.0, "taken over at a poll, not after the lease"
 
 
 async def test_the_local_sink_writes_each_mail_once_as_an_eml_file(
