@@ -3,7 +3,8 @@
 It opens a pool on the wallet database and runs ``mail_workers`` EmailActors and an outbox
 relay (whose events wake them). Any number of worker processes, and nodes with
 ``mail_in_process``, share the mail through ``FOR UPDATE SKIP LOCKED``. SIGTERM or SIGINT stops
-it cleanly: the batch being sent finishes or, past the grace time, waits for its lease.
+it cleanly: the batch being sent finishes or, past the grace time, its claims are released
+with its database session (another worker takes them at its next poll).
 """
 
 from __future__ import annotations
