@@ -46,11 +46,22 @@ _LAST_ID = "SELECT coalesce(max(id), 0) FROM outbox"
 # Done with: mailed about (planned), or of a topic mail never reads (the relays keep their
 # own place and have long read it). Oldest first, a bounded batch at a time, so a large backlog
 # never holds locks for long.
-_PRUNE = """
-DELETE FROM outbox WHERE id IN (
-    SELECT id FROM outbox
+_DONE_WITH = """
     WHERE created_at < now() - make_interval(secs => $1)
       AND (mail_planned_at IS NOT NULL OR topic NOT IN ('transfer.posted', 'transfer.voided'))
+"""
+_PRUNE = f"""
+DELETE FROM outbox WHERE id IN (
+    SELECT id FROM outbox {_DONE_WITH}
+    ORDER BY id LIMIT $2
+    FOR UPDATE SKIP LOCKED
+)
+"""
+# The same, and only what the event stream has published: at or before its (xid, id) cursor.
+_PRUNE_PUBLISHED = f"""
+DELETE FROM outbox WHERE id IN (
+    SELECT id FROM outbox {_DONE_WITH}
+      AND (xid, id) <= ($3::text::xid8, $4::bigint)
     ORDER BY id LIMIT $2
     FOR UPDATE SKIP LOCKED
 )
@@ -104,13 +115,26 @@ async def last_event_id(connection: Connection) -> int:
     return value
 
 
-async def prune_outbox(connection: Connection, older_than_seconds: float, limit: int) -> int:
+async def prune_outbox(
+    connection: Connection,
+    older_than_seconds: float,
+    limit: int,
+    *,
+    published_through: tuple[int, int] | None = None,
+) -> int:
     """Delete up to ``limit`` events older than that which every reader is done with.
 
     The ledger never needs them (transfers are the record; the event id is only a dedupe key
-    for events not yet read), so the outbox stays the size of its retention window.
+    for events not yet read), so the outbox stays the size of its retention window. With
+    ``published_through`` (an event stream's ``(xid, id)`` cursor), only events at or before it.
     """
-    status: str = await connection.execute(_PRUNE, older_than_seconds, limit)
+    if published_through is None:
+        status: str = await connection.execute(_PRUNE, older_than_seconds, limit)
+    else:
+        xid, id_ = published_through
+        status = await connection.execute(
+            _PRUNE_PUBLISHED, older_than_seconds, limit, str(xid), id_
+        )
     return int(status.rpartition(" ")[2])
 
 
