@@ -261,3 +261,20 @@ async def shards_owned(nodes: Sequence[NodeProcess]) -> dict[str, float]:
                     "transakt_cluster_shards_owned", 0.0
                 )
     return owned
+
+
+async def balanced(nodes: Sequence[NodeProcess]) -> bool:
+    """Every shard owned, none by a node beyond its fair share (the owners have evened out)."""
+    owned = await shards_owned(nodes)
+    fair = -(-SHARDS // max(len(owned), 1))
+    return sum(owned.values()) == SHARDS and max(owned.values(), default=0) <= fair
+
+
+async def decided_by_shard(nodes: Sequence[NodeProcess]) -> dict[tuple[str, str], float]:
+    """Each node's count of messages its entities decided, by (shard series, node id)."""
+    counts = {}
+    for node in nodes:
+        for series, value in (await node.metrics()).items():
+            if series.startswith("transakt_cluster_entity_messages_total{"):
+                counts[(series, node.node_id)] = value
+    return counts

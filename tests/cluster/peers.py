@@ -92,7 +92,9 @@ class Counter(Actor):
         return Pong(self.count, self.node)
 
 
-def transport(url: str, prefix: str, node: str, *, host: bool = True, **options: Any) -> RabbitTransport:
+def transport(
+    url: str, prefix: str, node: str, *, host: bool = True, **options: Any
+) -> RabbitTransport:
     return RabbitTransport(
         url,
         codec(),

@@ -202,11 +202,19 @@ async def test_a_killed_owner_hands_its_shards_over(rabbitmq_url: str, prefix: s
     first = await _spawn_peer(rabbitmq_url, prefix, "owner-1")
     try:
         async with system(rabbitmq_url, prefix, "owner-2") as second:
-            # owner-1 subscribed first, so it is active on every shard.
+            transport = second.transport
+            assert isinstance(transport, RabbitTransport)
+            # owner-1 subscribed first, so it owned every shard; it hands half over.
+            await wait_until(lambda: transport.shards_owned == 2, "the owners to even out")
             keys = [f"w{n}" for n in range(20)]
             answers = await asyncio.gather(*(second.entity(Counter, k).ask(Ping(0)) for k in keys))
-            assert {pong.node for pong in answers} == {"owner-1"}
-            slow = asyncio.ensure_future(second.entity(Counter, "w0").ask(Sleep(0.5), timeout=10))
+            assert {pong.node for pong in answers} == {"owner-1", "owner-2"}
+            on_first = next(
+                k for k, pong in zip(keys, answers, strict=True) if pong.node == "owner-1"
+            )
+            slow = asyncio.ensure_future(
+                second.entity(Counter, on_first).ask(Sleep(0.5), timeout=10)
+            )
             await asyncio.sleep(0.1)
             first.send_signal(signal.SIGKILL)
             first.wait(10)
@@ -214,8 +222,7 @@ async def test_a_killed_owner_hands_its_shards_over(rabbitmq_url: str, prefix: s
             assert (await slow).node == "owner-2"
             answers = await asyncio.gather(*(second.entity(Counter, k).ask(Ping(0)) for k in keys))
             assert {pong.node for pong in answers} == {"owner-2"}
-            transport = second.transport
-            assert transport is not None and transport.stats.redeliveries >= 1  # type: ignore[attr-defined]
+            assert transport.stats.redeliveries >= 1
     finally:
         _reap(first)
 

@@ -19,7 +19,16 @@ import pytest
 from waits import wait_until
 
 from cluster.brokerkit import restart_broker
-from cluster.nodekit import SHARDS, Cluster, NodeProcess, Person, pay, shards_owned
+from cluster.nodekit import (
+    SHARDS,
+    Cluster,
+    NodeProcess,
+    Person,
+    balanced,
+    decided_by_shard,
+    pay,
+    shards_owned,
+)
 from transakt.storage.audit import ledger_violations
 
 pytestmark = pytest.mark.slow
@@ -75,16 +84,20 @@ async def load(
 async def test_each_wallet_is_decided_on_one_node(cluster: Cluster) -> None:
     nodes = await cluster.start(3)
     people = await cluster.people(40, 10_000)
+    # The first node to subscribe owns every shard; the owners then even out by themselves.
+    await wait_until(lambda: balanced(nodes), "the shards to spread over the nodes")
+    owned = await shards_owned(nodes)
+    assert all(count >= 2 for count in owned.values()), owned
+    before = await decided_by_shard(nodes)
     acknowledged, statuses = await load(nodes, people, 600)
     assert statuses == {201: 600}
+    assert await shards_owned(nodes) == owned  # no hand-over during the load
     # Per shard, one node decided every debit (its wallets' actors live there only).
     deciders: dict[str, list[str]] = defaultdict(list)
-    for node in nodes:
-        for series, value in (await node.metrics()).items():
-            if series.startswith("transakt_cluster_entity_messages_total{") and value > 0:
-                deciders[series].append(node.node_id)
-    assert deciders and all(len(found) == 1 for found in deciders.values()), deciders
-    assert sum((await shards_owned(nodes)).values()) == SHARDS
+    for (series, node_id), value in (await decided_by_shard(nodes)).items():
+        if value > before.get((series, node_id), 0):
+            deciders[series].append(node_id)
+    assert len(deciders) == SHARDS and all(len(found) == 1 for found in deciders.values())
     # Two in three payments entered a node that does not own the payer's shard.
     asked = [(await node.metrics()).get("transakt_cluster_asks_sent_total", 0) for node in nodes]
     assert sum(asked) > 200
@@ -95,7 +108,8 @@ async def test_a_killed_node_hands_its_shards_over(cluster: Cluster) -> None:
     nodes = await cluster.start(3)
     people = await cluster.people(40, 10_000)
     victim = nodes[2]
-    await wait_until(lambda: _owns_some(victim), "the victim to own shards", deadline=20)
+    await wait_until(lambda: balanced(nodes), "the shards to spread over the nodes")
+    assert await _owns_some(victim)
     stop = asyncio.Event()
     running = asyncio.ensure_future(load(nodes, people, 100_000, stop=stop))
     await asyncio.sleep(1.0)  # mid-load

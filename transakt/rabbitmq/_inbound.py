@@ -64,7 +64,7 @@ class Inbound:
             transport.outbound.rejected(channel, tag)
             await channel.basic_reject(tag, requeue=True)
             return
-        transport.gained(shard)
+        transport.ownership.gained(shard)
         if deliver.redelivered:
             transport.stats.redeliveries += 1
         delivery = Delivery(channel, tag)

@@ -63,6 +63,11 @@ class ClusterCollector:
             ("publish_failures", "Batches the broker did not take.", outbound.failures),
             ("unreachable", "Probes that found a peer's queue gone.", stats.returned),
             ("disconnects", "Times the connection to the broker was lost.", stats.disconnects),
+            (
+                "shards_handed_over",
+                "Shards given to the next node in line to keep the owners even.",
+                transport.ownership.handed_over,
+            ),
         ):
             yield CounterMetricFamily(f"transakt_cluster_{name}", help_text, value=value)
         decided = CounterMetricFamily(

@@ -35,19 +35,19 @@ import logging
 import time
 import uuid
 import zlib
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import aio_pika
-import aiormq
 import msgspec
-from aio_pika.abc import AbstractRobustChannel, AbstractRobustConnection
+from aio_pika.abc import AbstractRobustConnection
 
 from transakt.rabbitmq._inbound import Inbound
 from transakt.rabbitmq._outbound import Outbound
+from transakt.rabbitmq._ownership import Ownership
 from transakt.rabbitmq._pending import Pending, PendingAsks
+from transakt.rabbitmq._topology import Topology
 from transakt.rabbitmq.codec import Codec, CodecError, Op
 from transakt.rabbitmq.refs import RemoteActorRef, RemoteEntityRef
 from transakt.runtime import (
@@ -57,7 +57,6 @@ from transakt.runtime import (
     ReplyLost,
     TaskSupervisor,
     TransportUnavailable,
-    UnknownEntityKind,
 )
 
 if TYPE_CHECKING:
@@ -121,15 +120,16 @@ class RabbitTransport:
         self.prefix = prefix
         self.event_topics = frozenset(event_topics)
         self.probe_seconds = probe_seconds
-        self._prefetch = prefetch
         self._max_in_flight = max_in_flight
         self._reconnect_seconds = reconnect_seconds
         self.node_queue = f"{prefix}.node.{node_id}"
         self.events_exchange = f"{prefix}.bus"
-        self._shard_queues = [f"{prefix}.shard.{n}" for n in range(shards)]
+        self.shard_queues = [f"{prefix}.shard.{n}" for n in range(shards)]
         #: Tells this incarnation's own forwarded events (and answers) from others'.
         self.incarnation = uuid.uuid4().hex
-        self.owned = bytearray(shards)
+        self.ownership = Ownership(self)
+        #: Shards owned (1) or not (0): the ownership's own array, read on every entity ask.
+        self.owned = self.ownership.owned
         self.stats = TransportStats(by_shard=[0] * shards)
         self.connected = False
         self.leaving = False
@@ -141,8 +141,7 @@ class RabbitTransport:
         self.tasks = TaskSupervisor("rabbitmq-transport")
         self._system: ActorSystem | None = None
         self._connection: AbstractRobustConnection | None = None
-        self._channels: dict[str, AbstractRobustChannel] = {}
-        self._consumer_tags: list[tuple[aiormq.abc.AbstractChannel, str]] = []
+        self.topology = Topology(self, prefetch)
         self._ids = itertools.count(1)
 
     def __repr__(self) -> str:
@@ -183,81 +182,17 @@ class RabbitTransport:
         self._connection = connection
         connection.close_callbacks.add(self._connection_lost)
         connection.reconnect_callbacks.add(self._reconnected)
-        # One channel per job: deliveries that must be acknowledged keep a channel of their own,
-        # so their delivery tags run without gaps (acks then go in runs).
-        for name in ("publish", "shards", "node"):
-            channel = self._channels[name] = await connection.channel(publisher_confirms=False)
-            channel.reopen_callbacks.add(self._channel_reopened)
-        # Publisher confirms only where a "routed nowhere" answer matters: node liveness.
-        self._channels["confirm"] = await connection.channel(on_return_raises=True)
-        await self._channels["shards"].set_qos(prefetch_count=self._prefetch)
-        await self._declare()
-        await self._consume()
+        await self.topology.open(connection)
         self.connected = True
         self.tasks.spawn("cluster-writer", self.outbound.run)
         self.tasks.spawn("cluster-probe", self._probe_loop)
-
-    async def _declare(self) -> None:
-        # Declared through aio-pika, which declares them again after a reconnect.
-        node = self._channels["node"]
-        await node.declare_queue(self.node_queue, exclusive=True, auto_delete=True)
-        if self.host_shards:
-            shards = self._channels["shards"]
-            for name in self._shard_queues:
-                await shards.declare_queue(
-                    name, durable=True, arguments={"x-single-active-consumer": True}
-                )
-        if self.event_topics:
-            exchange = await node.declare_exchange(
-                self.events_exchange, aio_pika.ExchangeType.TOPIC, durable=True
-            )
-            events = await node.declare_queue(f"{self.node_queue}.bus", exclusive=True)
-            for topic in sorted(self.event_topics):
-                await events.bind(exchange, routing_key=topic)
-
-    async def _consume(self) -> None:
-        # Consumed on the raw channels (aio-pika's message wrapper costs more than the rest of
-        # a delivery); _channel_reopened consumes again after a reconnect.
-        self._consumer_tags.clear()
-        self.outbound.channel = await self._channels["publish"].get_underlay_channel()
-        node = await self._channels["node"].get_underlay_channel()
-        await node.basic_consume(self.node_queue, self.inbound.on_node, no_ack=True)
-        if self.event_topics:
-            await node.basic_consume(f"{self.node_queue}.bus", self.inbound.on_event, no_ack=True)
-        if self.host_shards and not self.leaving:
-            shards = await self._channels["shards"].get_underlay_channel()
-            for shard, name in enumerate(self._shard_queues):
-                ok = await shards.basic_consume(name, partial(self.inbound.on_shard, shard))
-                self._consumer_tags.append((shards, ok.consumer_tag or ""))
-
-    async def _channel_reopened(self, channel: AbstractRobustChannel | None, /) -> None:
-        if channel is None:
-            return
-        if channel is self._channels.get("publish"):
-            self.outbound.channel = await channel.get_underlay_channel()
-        elif channel is self._channels.get("node"):
-            raw = await channel.get_underlay_channel()
-            await raw.basic_consume(self.node_queue, self.inbound.on_node, no_ack=True)
-            if self.event_topics:
-                await raw.basic_consume(
-                    f"{self.node_queue}.bus", self.inbound.on_event, no_ack=True
-                )
-        elif channel is self._channels.get("shards") and self.host_shards and not self.leaving:
-            raw = await channel.get_underlay_channel()
-            self._consumer_tags.clear()
-            for shard, name in enumerate(self._shard_queues):
-                ok = await raw.basic_consume(name, partial(self.inbound.on_shard, shard))
-                self._consumer_tags.append((raw, ok.consumer_tag or ""))
 
     async def leave(self) -> None:
         """Stop taking work for other nodes: cancel the shard consumers (the broker makes the
         next node active), finish what was delivered, and send those answers."""
         self.leaving = True
-        self._release_all()
-        for channel, tag in self._consumer_tags:
-            with contextlib.suppress(Exception):
-                await channel.basic_cancel(tag)
-        self._consumer_tags.clear()
+        self.ownership.release_all()
+        await self.topology.stop_shards()
         inbound = self.inbound
         if inbound.working:
             inbound.idle.clear()
@@ -287,7 +222,7 @@ class RabbitTransport:
         if self.owned[shard]:
             self.stats.by_shard[shard] += 1
             return None
-        return RemoteEntityRef(self, kind, key, self._shard_queues[shard])
+        return RemoteEntityRef(self, kind, key, self.shard_queues[shard])
 
     def actor_ref(self, node: str, name: str) -> RemoteActorRef:
         """A ref to the spawned actor ``name`` on ``node``."""
@@ -356,12 +291,6 @@ class RabbitTransport:
 
     # -- ownership and the broker's comings and goings --------------------------------------
 
-    def gained(self, shard: int) -> None:
-        """A delivery from this shard's queue came here: this node owns the shard now."""
-        if not self.owned[shard]:
-            self.owned[shard] = 1
-            self.stats.shards_gained += 1
-
     async def _probe_loop(self) -> None:
         node_prefix = f"{self.prefix}.node."
         while True:
@@ -370,7 +299,7 @@ class RabbitTransport:
                 continue
             probe = self.codec.frame((Op.PROBE, self.node_id))
             if self.host_shards:
-                for shard, name in enumerate(self._shard_queues):
+                for shard, name in enumerate(self.shard_queues):
                     if not self.owned[shard]:
                         self.outbound.send("", name, probe)
             # A node with asks outstanding for long: is its queue still there? (A returned
@@ -383,13 +312,18 @@ class RabbitTransport:
             }
             for queue in quiet:
                 await self._check_node(queue)
+            if self.host_shards:
+                try:
+                    await self.ownership.rebalance()
+                except Exception as error:  # the broker went away meanwhile: next time
+                    log.debug("rebalancing failed: %r", error)
 
     async def _check_node(self, queue: str) -> None:
         """Publish a probe that must be routed: returned, the node's queue is gone (its
         process died or left), so nothing waiting on it can be answered."""
         body = self.codec.encode([self.codec.frame((Op.PROBE, self.node_id))])
         try:
-            await self._channels["confirm"].default_exchange.publish(
+            await self.topology.confirming.default_exchange.publish(
                 aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT),
                 routing_key=queue,
                 mandatory=True,
@@ -410,7 +344,7 @@ class RabbitTransport:
         self.connected = False
         self.stats.disconnects += 1
         log.warning("connection to the broker lost (%r); reconnecting", error)
-        self._release_all()
+        self.ownership.release_all()
         # Their deliveries return to the queues, for the next owner; their answers still go
         # out if the connection is back in time, but no ack is sent on a channel that is gone.
         self.inbound.working.clear()
@@ -429,24 +363,6 @@ class RabbitTransport:
             lambda _p: True, lambda p: ReplyLost(p.actor, p.message_type, reason)
         )
 
-    def _release_all(self) -> None:
-        """Forget every owned shard and passivate their entities (another node owns them, or
-        will: a copy here must not act on a stale view)."""
-        lost = sum(self.owned)
-        if not lost:
-            return
-        self.stats.shards_lost += lost
-        self.owned[:] = bytes(self.shards)
-        if self._system is not None:
-            self.tasks.spawn(f"cluster-passivate-{next(self._ids)}", self._passivate, restart=None)
-
-    async def _passivate(self) -> None:
-        system = self.system
-        for kind in self.sharded:
-            try:
-                keys = system.entity_keys(kind)
-            except UnknownEntityKind:
-                continue  # hosted elsewhere only
-            for start in range(0, len(keys), 256):
-                refs = [system.local_entity(kind, key) for key in keys[start : start + 256]]
-                await asyncio.gather(*(ref.stop() for ref in refs), return_exceptions=True)
+    def spawn_once(self, name: str, work: Callable[[], Awaitable[object]]) -> None:
+        """Run ``work`` once under the transport's supervisor (no restart)."""
+        self.tasks.spawn(f"{name}-{next(self._ids)}", work, restart=None)
