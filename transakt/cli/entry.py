@@ -30,6 +30,7 @@ from transakt.cli.errors import (
     CommandError,
     one_line,
 )
+from transakt.cli.up_nodes import LOCAL_RABBITMQ_URL, MAX_NODES
 from transakt.config.settings import InsecureSettings, Settings
 from transakt.logs import configure_logging
 
@@ -43,7 +44,7 @@ _EPILOG = (
 )
 
 _SUMMARIES = {
-    "up": "run the whole system (wallet node, sandbox bank, embedded PostgreSQL and Redis)",
+    "up": "run the whole system (wallet node(s), sandbox bank, embedded PostgreSQL and Redis)",
     "serve": "run the wallet node (HTTP API, actors, dashboard)",
     "bank": "run the sandbox bank",
     "worker": "run a background worker",
@@ -90,11 +91,31 @@ _OPTIONS: dict[str, list[tuple[str, str, str, str]]] = {
         ("--port", "bank_port", "PORT", "port to listen on"),
     ],
     "up": [
-        ("--port", "port", "PORT", "the wallet node's port"),
+        ("--port", "port", "PORT", "the (first) wallet node's port"),
         ("--bank-port", "bank_port", "PORT", "the sandbox bank's port"),
         ("--data-dir", "data_dir", "PATH", "where embedded servers, demo accounts, mail are kept"),
     ],
 }
+
+
+def _node_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_NODES:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of wallet nodes from 1 to {MAX_NODES}"
+        )
+    return value
+
+
+_NODES_HELP = (
+    f"run N wallet nodes as one cluster (1-{MAX_NODES}; default 1: one node, no broker): "
+    "node-1..node-N on --port, +1, ..., joined by the RabbitMQ at TRANSAKT_RABBITMQ_URL "
+    f"(unset: {LOCAL_RABBITMQ_URL}), with a `transakt worker` sending the mail; a bank port "
+    "left at its default moves past the nodes' ports"
+)
 
 
 def _add_options(parser: argparse.ArgumentParser, command: str) -> None:
@@ -111,6 +132,14 @@ def _add_options(parser: argparse.ArgumentParser, command: str) -> None:
             metavar=metavar,
             type=kind,
             help=f"{text} (overrides {variable})",
+        )
+    if command == "up":
+        parser.add_argument(
+            "--nodes",
+            type=_node_count,
+            default=1,
+            metavar="N",
+            help=_NODES_HELP,
         )
 
 
@@ -210,11 +239,11 @@ def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _dispatch(command: str, settings: Settings, env_file: Path | None) -> int:
+def _dispatch(command: str, settings: Settings, env_file: Path | None, nodes: int = 1) -> int:
     if command == "up":
         from transakt.cli.up import cmd_up
 
-        return cmd_up(settings, env_file)
+        return cmd_up(settings, env_file, nodes)
     from transakt.cli import commands
 
     handlers: dict[str, Callable[[Settings], int]] = {
@@ -240,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(_overrides(args), env_file)
         _configure_logging(settings)
-        return _dispatch(args.command, settings, env_file)
+        return _dispatch(args.command, settings, env_file, getattr(args, "nodes", 1))
     except CommandError as exc:
         print(f"transakt {args.command}: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -270,6 +270,7 @@ class Settings(BaseSettings):
     )
 
     mode: Literal["dev", "prod"] = "dev"
+    # Unique per node of a cluster (it names the node's queue); may hold {hostname} and {pid}.
     node_id: str = "node-1"
     data_dir: Path = Path(".transakt")
     # Which asyncio event loop servers run on ("auto": uvloop where installed).
@@ -303,6 +304,21 @@ class Settings(BaseSettings):
     throttle: ThrottleSettings = ThrottleSettings()
     email: EmailSettings = EmailSettings()
     idempotency: IdempotencySettings = IdempotencySettings()
+
+    @field_validator("node_id")
+    @classmethod
+    def _expand_node_id(cls, value: str) -> str:
+        """``{hostname}`` and ``{pid}`` become this host's name and this process's id, so the
+        replicas of one configuration (``docker compose --scale``) each get an id of their own."""
+        import os
+        import socket
+
+        expanded = value
+        for name, replacement in (("hostname", socket.gethostname()), ("pid", str(os.getpid()))):
+            expanded = expanded.replace(f"{{{name}}}", replacement)
+        if "{" in expanded or "}" in expanded:
+            raise ValueError(f"{value!r}: the only placeholders are {{hostname}} and {{pid}}")
+        return expanded
 
     @model_validator(mode="before")
     @classmethod
