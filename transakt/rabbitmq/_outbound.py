@@ -27,6 +27,8 @@ log = logging.getLogger("transakt.cluster")
 
 # Frames per broker message at most: a burst becomes several messages of bounded size.
 _MAX_BATCH: Final = 512
+# How long one publish (or ack) may take before the channel counts as dead.
+_WRITE_SECONDS: Final = 2.0
 
 
 class _Acks:
@@ -130,20 +132,24 @@ class Outbound:
                 continue
             if acks.ready:
                 with contextlib.suppress(Exception):
-                    await acks.flush()
+                    async with asyncio.timeout(_WRITE_SECONDS):
+                        await acks.flush()
 
     async def _publish(self, exchange: str, key: str, frames: list[msgspec.Raw]) -> None:
         channel = self.channel
         try:
             if channel is None or channel.is_closed:
                 raise ConnectionError("no channel to the broker")
-            await channel.basic_publish(
-                self._codec.encode(frames),
-                exchange=exchange,
-                routing_key=key,
-                properties=self._properties,
-                wait=False,  # the concrete channel's: no wait for the socket buffer to drain
-            )  # type: ignore[call-arg]
+            # Bounded: on a connection that died mid-write the call can wait for ever, and
+            # this one writer would stop every publish of the node with it.
+            async with asyncio.timeout(_WRITE_SECONDS):
+                await channel.basic_publish(
+                    self._codec.encode(frames),
+                    exchange=exchange,
+                    routing_key=key,
+                    properties=self._properties,
+                    wait=False,  # the concrete channel's: no wait for the socket buffer to drain
+                )  # type: ignore[call-arg]
         except Exception as error:
             self.failures += 1
             log.warning("publishing %d frame(s) to %s failed: %r", len(frames), key, error)

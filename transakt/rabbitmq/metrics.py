@@ -9,9 +9,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
 if TYPE_CHECKING:
+    from transakt.rabbitmq.event_publisher import EventPublisher
+    from transakt.rabbitmq.event_subscriber import EventSubscriber
     from transakt.rabbitmq.transport import RabbitTransport
 
-__all__ = ["ClusterCollector"]
+__all__ = ["ClusterCollector", "stream_metrics"]
 
 
 class ClusterCollector:
@@ -79,3 +81,51 @@ class ClusterCollector:
             if count:
                 decided.add_metric((str(shard),), count)
         yield decided
+
+
+def stream_metrics(
+    publisher: EventPublisher | None, subscriber: EventSubscriber | None
+) -> list[Metric]:
+    """``transakt_events_*``: the event stream's publisher (leader or not) and subscriber."""
+    families: list[Metric] = []
+    if publisher is not None:
+        families.append(
+            GaugeMetricFamily(
+                "transakt_events_leader",
+                "1 while this process's publisher is the cluster's event publisher.",
+                value=int(publisher.leader),
+            )
+        )
+        for name, help_text, value in (
+            ("published", "Events the broker confirmed (repeats included).", publisher.published),
+            (
+                "republished",
+                "Events sent again after a crash or a failed publish.",
+                publisher.republished,
+            ),
+            (
+                "held_back",
+                "Reads that found events waiting for an older transaction.",
+                publisher.held_back,
+            ),
+            (
+                "publish_failures",
+                "Batches the broker did not confirm (retried).",
+                publisher.publish_failures,
+            ),
+            ("takeovers", "Times this publisher became the leader.", publisher.takeovers),
+            ("pruned", "Published events past retention deleted.", publisher.pruned),
+        ):
+            families.append(CounterMetricFamily(f"transakt_events_{name}", help_text, value=value))
+    if subscriber is not None:
+        for name, help_text, value in (
+            ("received", "Event messages received from the broker.", subscriber.received),
+            ("delivered", "Events put on this process's bus.", subscriber.delivered),
+            ("replays", "Events received again and dropped.", subscriber.replays),
+            ("malformed", "Messages that were not events.", subscriber.malformed),
+            ("reconnects", "Times the subscriber's connection came back.", subscriber.reconnects),
+        ):
+            families.append(
+                CounterMetricFamily(f"transakt_events_subscriber_{name}", help_text, value=value)
+            )
+    return families

@@ -23,7 +23,8 @@ with a stale view does not linger.
 
 While the broker is unreachable, asks for entities of other nodes fail at once with
 ``TransportUnavailable``, and asks awaiting an answer fail with ``ReplyLost`` (the way back is
-gone: outcome unknown). The connection is robust: it reconnects and re-declares by itself.
+gone: outcome unknown). The connection (``BrokerLink``) is made again whenever it is lost, and
+everything on it is built afresh.
 """
 
 from __future__ import annotations
@@ -39,11 +40,12 @@ from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import aio_pika
+import aiormq.exceptions
 import msgspec
-from aio_pika.abc import AbstractRobustConnection
+from pamqp.commands import Basic
 
 from transakt.rabbitmq._inbound import Inbound
+from transakt.rabbitmq._link import BrokerLink
 from transakt.rabbitmq._outbound import Outbound
 from transakt.rabbitmq._ownership import Ownership
 from transakt.rabbitmq._pending import Pending, PendingAsks
@@ -131,8 +133,8 @@ class RabbitTransport:
         #: Shards owned (1) or not (0): the ownership's own array, read on every entity ask.
         self.owned = self.ownership.owned
         self.stats = TransportStats(by_shard=[0] * shards)
-        self.connected = False
         self.leaving = False
+        self.link: BrokerLink | None = None
         self.pending = PendingAsks(self._call_later)
         self.outbound = Outbound(
             codec, reply_to=self.node_queue, app_id=self.incarnation, on_failed=self._unsent
@@ -140,7 +142,6 @@ class RabbitTransport:
         self.inbound = Inbound(self)
         self.tasks = TaskSupervisor("rabbitmq-transport")
         self._system: ActorSystem | None = None
-        self._connection: AbstractRobustConnection | None = None
         self.topology = Topology(self, prefetch)
         self._ids = itertools.count(1)
 
@@ -155,6 +156,12 @@ class RabbitTransport:
         """The actor system this transport serves (once started)."""
         assert self._system is not None, "the transport is not started"
         return self._system
+
+    @property
+    def connected(self) -> bool:
+        """True while the connection to the broker is up (and built)."""
+        link = self.link
+        return link is not None and link.connected
 
     @property
     def in_flight(self) -> int:
@@ -174,16 +181,14 @@ class RabbitTransport:
     async def start(self, system: ActorSystem) -> None:
         """Connect, declare the topology, consume; raises if the broker cannot be reached."""
         self._system = system
-        connection = await aio_pika.connect_robust(
+        self.link = BrokerLink(
             self.url,
-            reconnect_interval=self._reconnect_seconds,
-            client_properties={"connection_name": f"transakt {self.node_id}"},
+            f"transakt {self.node_id}",
+            self.topology.open,
+            self._connection_lost,
+            reconnect_seconds=self._reconnect_seconds,
         )
-        self._connection = connection
-        connection.close_callbacks.add(self._connection_lost)
-        connection.reconnect_callbacks.add(self._reconnected)
-        await self.topology.open(connection)
-        self.connected = True
+        await self.link.start()
         self.tasks.spawn("cluster-writer", self.outbound.run)
         self.tasks.spawn("cluster-probe", self._probe_loop)
 
@@ -206,11 +211,9 @@ class RabbitTransport:
         if not self.leaving:
             await self.leave()
         await self.tasks.close(1.0)
-        self.connected = False
         self._fail_pending_replies("the node is shutting down")
-        if self._connection is not None:
-            with contextlib.suppress(Exception):
-                await self._connection.close()
+        if self.link is not None:
+            await self.link.close()
 
     # -- refs and sending --------------------------------------------------------------------
 
@@ -314,7 +317,8 @@ class RabbitTransport:
                 await self._check_node(queue)
             if self.host_shards:
                 try:
-                    await self.ownership.rebalance()
+                    async with asyncio.timeout(5.0):  # a dead connection must not stop probing
+                        await self.ownership.rebalance()
                 except Exception as error:  # the broker went away meanwhile: next time
                     log.debug("rebalancing failed: %r", error)
 
@@ -323,13 +327,14 @@ class RabbitTransport:
         process died or left), so nothing waiting on it can be answered."""
         body = self.codec.encode([self.codec.frame((Op.PROBE, self.node_id))])
         try:
-            await self.topology.confirming.default_exchange.publish(
-                aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT),
+            await self.topology.confirming.basic_publish(
+                body,
                 routing_key=queue,
+                properties=Basic.Properties(delivery_mode=1),
                 mandatory=True,
                 timeout=self.probe_seconds,
             )
-        except aio_pika.exceptions.DeliveryError:
+        except aiormq.exceptions.PublishError:  # returned: routed nowhere
             self.stats.returned += 1
             self.pending.fail_where(
                 lambda p: p.queue == queue,
@@ -338,25 +343,17 @@ class RabbitTransport:
         except Exception as error:  # the broker is away: its own handling applies
             log.debug("probing %s failed: %r", queue, error)
 
-    def _connection_lost(self, _connection: Any, error: BaseException | None = None) -> None:
-        if not self.connected:
-            return
-        self.connected = False
+    def _connection_lost(self, error: BaseException | None) -> None:
         self.stats.disconnects += 1
         log.warning("connection to the broker lost (%r); reconnecting", error)
         self.ownership.release_all()
-        # Their deliveries return to the queues, for the next owner; their answers still go
-        # out if the connection is back in time, but no ack is sent on a channel that is gone.
+        # Their deliveries return to the queues, for the next owner; no ack is sent on a
+        # channel that is gone.
         self.inbound.working.clear()
         self.inbound.idle.set()
         self.outbound.forget_acks()
+        self.outbound.channel = None
         self._fail_pending_replies(f"the connection to the broker was lost ({error!r})")
-
-    def _reconnected(self, _connection: Any) -> None:
-        if self.leaving:
-            return
-        self.connected = True
-        log.info("connection to the broker restored")
 
     def _fail_pending_replies(self, reason: str) -> None:
         self.pending.fail_where(
