@@ -163,7 +163,41 @@ async def test_the_broker_restarting_mid_load(cluster: Cluster) -> None:
     assert set(statuses) <= {201, 503}, statuses
     after, after_statuses = await load(nodes, people, 150)
     assert after_statuses == {201: 150}
-    await audit(cluster, acknowledged + after)
+
+    # The event stream is back too: every subscriber reconnected (their live clients were told
+    # to reconnect), and a websocket on one node hears a payment made on another.
+    async def resubscribed() -> bool:
+        metrics = [await node.metrics() for node in nodes]
+        return all(m.get("transakt_events_subscriber_reconnects_total", 0) >= 1 for m in metrics)
+
+    await wait_until(resubscribed, "every event subscriber to reconnect", deadline=30)
+    paid = await _heard_across(nodes[0], nodes[2], people[0], people[1])
+    await audit(cluster, [*acknowledged, *after, paid])
+
+
+async def _heard_across(
+    listener: NodeProcess, entry: NodeProcess, payer: Person, payee: Person
+) -> str:
+    """Pay ``payee`` through ``entry`` while ``payee`` watches the live feed on ``listener``;
+    the transfer id, once the feed showed it."""
+    url = f"{listener.url}/api/v1/live?token={payee.token}"
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as websocket:
+        first = await asyncio.wait_for(websocket.receive_json(), 10)
+        assert first["type"] == "balance"
+        start = first["wallet"]["balance"]
+        status, body = await pay(session, entry, payer, payee, 7)
+        assert status == 201, body
+        seen: list[dict[str, object]] = []
+        while not any(
+            m.get("type") == "balance" and m["wallet"]["balance"] == start + 7  # type: ignore[index]
+            for m in seen
+        ):
+            seen.append(await asyncio.wait_for(websocket.receive_json(), 10))
+        assert any(
+            m.get("type") == "transfer" and m["transfer"]["id"] == body["id"]  # type: ignore[index]
+            for m in seen
+        )
+        return str(body["id"])
 
 
 async def test_a_websocket_on_one_node_hears_a_payment_made_through_another(
@@ -171,16 +205,5 @@ async def test_a_websocket_on_one_node_hears_a_payment_made_through_another(
 ) -> None:
     node_a, _node_b, node_c = await cluster.start(3)
     payer, payee = await cluster.people(2, 1_000)
-    async with (
-        aiohttp.ClientSession() as session,
-        session.ws_connect(f"{node_a.url}/api/v1/live?token={payee.token}") as websocket,
-    ):
-        first = await asyncio.wait_for(websocket.receive_json(), 10)
-        assert first["type"] == "balance" and first["wallet"]["balance"] == 1_000
-        status, body = await pay(session, node_c, payer, payee, 250)
-        assert status == 201, body
-        seen = []
-        while not any(m.get("type") == "balance" and m["wallet"]["balance"] == 1_250 for m in seen):
-            seen.append(await asyncio.wait_for(websocket.receive_json(), 10))
-        assert any(m.get("type") == "transfer" and m["transfer"]["id"] == body["id"] for m in seen)
-    await audit(cluster, [body["id"]])
+    paid = await _heard_across(node_a, node_c, payer, payee)
+    await audit(cluster, [paid])

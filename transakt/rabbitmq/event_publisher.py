@@ -28,8 +28,8 @@ Pruning
 
 The publisher's loop runs under its ``TaskSupervisor`` (``publisher.tasks``): a crash (the
 database connection lost, say) is logged, the lock is released with the connection, and the
-loop restarts with backoff as a follower. Both sides use aio-pika's robust connection, which
-reconnects and declares the exchange, queue, bindings and consumer again by itself.
+loop restarts with backoff as a follower. Both sides keep their broker connection with
+``BrokerLink``, which connects again after a loss and declares everything afresh.
 """
 
 from __future__ import annotations
@@ -41,14 +41,11 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
 
-import aio_pika
+import aiormq.abc
 import asyncpg
-from aio_pika.abc import (
-    AbstractExchange,
-    AbstractRobustChannel,
-    AbstractRobustConnection,
-)
+from pamqp.commands import Basic
 
+from transakt.rabbitmq._link import BrokerLink
 from transakt.rabbitmq.event_format import encode_event, exchange_name
 from transakt.runtime import RestartPolicy, TaskSupervisor
 from transakt.storage.event_stream import (
@@ -129,9 +126,9 @@ class EventPublisher:
         #: The topic exchange; also the name of the stream's cursor and of its lock.
         self.exchange = exchange_name(prefix)
         self._lock_key = _lock_key(self.exchange)
-        self._broker: AbstractRobustConnection | None = None
-        self._channel: AbstractRobustChannel | None = None
-        self._exchange: AbstractExchange | None = None
+        self._link: BrokerLink | None = None
+        self._channel: aiormq.abc.AbstractChannel | None = None
+        self._broker_ready = asyncio.Event()
         self._connection: asyncpg.Connection | None = None
         self._wake = asyncio.Event()
         #: Test seam: awaited with each batch once the broker confirmed it, before the cursor
@@ -181,15 +178,14 @@ class EventPublisher:
             await open_cursor(connection, self.exchange, from_origin=self._from_origin)
         finally:
             await connection.close()
-        self._broker = await aio_pika.connect_robust(
+        self._link = BrokerLink(
             self._url,
-            reconnect_interval=self._reconnect_seconds,
-            client_properties={"connection_name": f"transakt {self.exchange} publisher"},
+            f"transakt {self.exchange} publisher",
+            self._open_broker,
+            self._broker_lost,
+            reconnect_seconds=self._reconnect_seconds,
         )
-        channel = self._channel = await self._broker.channel(publisher_confirms=True)
-        self._exchange = await channel.declare_exchange(
-            self.exchange, aio_pika.ExchangeType.TOPIC, durable=True
-        )
+        await self._link.start()
         if self.tasks.closing:  # started again after a stop: a closed supervisor takes no tasks
             self.tasks = TaskSupervisor(self.tasks.name, restart=self.tasks.restart)
         self.tasks.spawn("event-publisher", self._campaign)
@@ -197,10 +193,21 @@ class EventPublisher:
     async def stop(self) -> None:
         """Stop publishing (another publisher takes over) and disconnect."""
         await self.tasks.close()  # its connection closes with it: the lock is released
-        broker, self._broker, self._channel, self._exchange = self._broker, None, None, None
-        if broker is not None:
-            with contextlib.suppress(Exception):
-                await broker.close()
+        link, self._link = self._link, None
+        if link is not None:
+            await link.close()
+
+    async def _open_broker(self, connection: aiormq.abc.AbstractConnection) -> None:
+        # Built afresh on every broker connection (BrokerLink): a channel with confirms.
+        channel = await connection.channel(publisher_confirms=True)
+        await channel.exchange_declare(self.exchange, exchange_type="topic", durable=True)
+        self._channel = channel
+        self._broker_ready.set()
+
+    def _broker_lost(self, error: BaseException | None) -> None:
+        self._channel = None
+        self._broker_ready.clear()
+        log.warning("event publisher lost the broker (%r); reconnecting", error)
 
     # -- leading ------------------------------------------------------------------------------
 
@@ -321,26 +328,35 @@ class EventPublisher:
 
     async def _publish(self, events: Sequence[StreamEvent]) -> BaseException | None:
         """Send a batch and wait for the broker's confirms; an error when any is missing."""
-        exchange = self._exchange
-        assert exchange is not None
+        channel = self._channel
+        if channel is None:
+            return ConnectionError("no channel to the broker")
         timeout = self._confirm_timeout
         sends = []
         for event in events:
             key, message = encode_event(event)
-            sends.append(exchange.publish(message, key, mandatory=False, timeout=timeout))
+            sends.append(
+                channel.basic_publish(
+                    message.body,
+                    exchange=self.exchange,
+                    routing_key=key,
+                    properties=message.properties,
+                    timeout=timeout,
+                )
+            )
         results = await asyncio.gather(*sends, return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
                 return result
+            if not isinstance(result, Basic.Ack):
+                return ConnectionError(f"the broker did not confirm: {result!r}")
         return None
 
     async def _broker_back(self, delay: float) -> None:
-        """Wait ``delay``, then until the channel is open again (the robust connection
-        reconnects by itself), but no longer than a confirm may take."""
+        """Wait ``delay``, then until the broker connection is back (``BrokerLink`` makes it
+        again by itself), but no longer than a confirm may take."""
         await asyncio.sleep(delay)
-        channel = self._channel
-        if channel is not None:
-            await _wait(channel.ready(), self._confirm_timeout)
+        await _wait(self._broker_ready.wait(), self._confirm_timeout)
 
     async def _prune(self, connection: asyncpg.Connection, position: StreamPosition) -> bool:
         """One batch of pruning, bounded by every live stream's cursor; True when there may be

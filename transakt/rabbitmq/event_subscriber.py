@@ -9,19 +9,15 @@ clients to reconnect for a fresh snapshot; mailers poll the database anyway).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import secrets
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Final
 
-import aio_pika
-from aio_pika.abc import (
-    AbstractIncomingMessage,
-    AbstractRobustConnection,
-)
+import aiormq.abc
 
 from transakt.events.dedupe import RecentIds
+from transakt.rabbitmq._link import BrokerLink
 from transakt.rabbitmq.event_format import decode_event, exchange_name
 from transakt.runtime import EventBus
 
@@ -61,7 +57,7 @@ class EventSubscriber:
         self._on_reconnect = on_reconnect
         self._reconnect_seconds = reconnect_seconds
         self._seen = RecentIds(remembered_ids)
-        self._broker: AbstractRobustConnection | None = None
+        self._link: BrokerLink | None = None
         # Counters for /metrics.
         self.received = 0
         self.delivered = 0
@@ -76,35 +72,37 @@ class EventSubscriber:
         )
 
     async def start(self) -> None:
-        """Connect, declare the exchange and this subscriber's queue, bind it, consume."""
-        broker = await aio_pika.connect_robust(
+        """Connect, declare the exchange and this subscriber's queue, bind it, consume (and do
+        it all again on every later connection)."""
+        self._link = BrokerLink(
             self._url,
-            reconnect_interval=self._reconnect_seconds,
-            client_properties={"connection_name": f"transakt {self.queue}"},
+            f"transakt {self.queue}",
+            self._open,
+            self._lost,
+            reconnect_seconds=self._reconnect_seconds,
         )
-        try:
-            channel = await broker.channel(publisher_confirms=False)
-            exchange = await channel.declare_exchange(
-                self.exchange, aio_pika.ExchangeType.TOPIC, durable=True
-            )
-            queue = await channel.declare_queue(self.queue, exclusive=True, auto_delete=True)
-            for pattern in self.patterns:
-                await queue.bind(exchange, routing_key=pattern)
-            await queue.consume(self._on_message, no_ack=True)
-        except BaseException:
-            await broker.close()
-            raise
-        broker.reconnect_callbacks.add(self._reconnected)
-        self._broker = broker
+        await self._link.start()
 
     async def stop(self) -> None:
         """Stop consuming and disconnect (the queue is deleted with the connection)."""
-        broker, self._broker = self._broker, None
-        if broker is not None:
-            with contextlib.suppress(Exception):
-                await broker.close()
+        link, self._link = self._link, None
+        if link is not None:
+            await link.close()
 
-    def _reconnected(self, *_args: Any) -> None:
+    async def _open(self, connection: aiormq.abc.AbstractConnection) -> None:
+        channel = await connection.channel(publisher_confirms=False)
+        await channel.exchange_declare(self.exchange, exchange_type="topic", durable=True)
+        await channel.queue_declare(self.queue, exclusive=True, auto_delete=True)
+        for pattern in self.patterns:
+            await channel.queue_bind(self.queue, self.exchange, routing_key=pattern)
+        await channel.basic_consume(self.queue, self._on_message, no_ack=True)
+        if self._link is not None and self._link.connects:
+            self._reconnected()
+
+    def _lost(self, error: BaseException | None) -> None:
+        log.warning("event subscriber %s lost its connection (%r)", self.queue, error)
+
+    def _reconnected(self) -> None:
         self.reconnects += 1
         log.warning("event subscriber %s reconnected; events meanwhile were missed", self.queue)
         if self._on_reconnect is not None:
@@ -113,10 +111,10 @@ class EventSubscriber:
             except Exception:
                 log.exception("event subscriber reconnect handler failed")
 
-    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+    async def _on_message(self, message: aiormq.abc.DeliveredMessage) -> None:
         self.received += 1
         try:
-            event = decode_event(message.body, message.headers)
+            event = decode_event(message.body, message.header.properties.headers or {})
         except ValueError as error:
             self.malformed += 1
             log.warning("dropping a message from %s: %s", self.exchange, error)
