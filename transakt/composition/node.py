@@ -130,6 +130,7 @@ def _metrics_registry(node: Node) -> CollectorRegistry:
     }
     if notifications is not None:
         components["outbox_relay"] = notifications.relay
+        components["event_publisher"] = notifications.publisher
         if notifications.live is not None:
             components["live_hub"] = notifications.live
     registry.register(TasksCollector(components))

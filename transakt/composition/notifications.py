@@ -1,7 +1,12 @@
-"""The relay, live hub and mailers of a process, on a pool of their own.
+"""The event feed, live hub and mailers of a process, on a pool of their own.
 
 A wallet node runs them with the live hub (and the mailers unless ``mail_in_process`` is off);
 ``transakt worker`` runs them with mailers only. Both share the database and nothing else.
+
+Where the process's events come from: alone (no ``TRANSAKT_RABBITMQ_URL``), an ``OutboxRelay``
+reads every commit back from PostgreSQL; in a cluster, every process runs an
+``EventPublisher`` (one of them, the leader, publishes each committed event once to the
+``<prefix>.events`` exchange) and an ``EventSubscriber`` that feeds its bus from there.
 """
 
 from __future__ import annotations
@@ -16,9 +21,11 @@ from prometheus_client.metrics_core import Metric
 
 from transakt.actors.email import EmailActor, MailConfig
 from transakt.config import Settings
-from transakt.events.live import LiveHub
+from transakt.events.live import CLOSE_SERVICE_RESTART, LiveHub
 from transakt.events.mail import MailTransport, transport_from_settings
 from transakt.events.relay import OutboxRelay
+from transakt.rabbitmq.events import EventPublisher, EventSubscriber
+from transakt.rabbitmq.metrics import stream_metrics
 from transakt.runtime import ActorRef, ActorSystem, RestartPolicy
 from transakt.storage.pool import create_pool
 
@@ -30,68 +37,84 @@ __all__ = [
 
 log = logging.getLogger("transakt.notifications")
 
+# How live websockets are closed when events may have been missed: reconnect, fresh snapshot.
+_RESNAPSHOT = (CLOSE_SERVICE_RESTART, "events may have been missed: reconnect for a fresh view")
+
 
 @dataclass(slots=True)
 class Notifications:
-    """The running parts: always a relay; a hub on wallet nodes; mailers where mail is sent."""
+    """The running parts: a relay, or a publisher and a subscriber (in a cluster); a hub on
+    wallet nodes; mailers where mail is sent."""
 
-    relay: OutboxRelay
+    relay: OutboxRelay | None = None
+    publisher: EventPublisher | None = None
+    subscriber: EventSubscriber | None = None
     live: LiveHub | None = None
     mailers: list[ActorRef] = field(default_factory=list)
     transport: MailTransport | None = None
 
     def metrics(self) -> list[Metric]:
-        """The relay's and the live hub's figures as metric families, read now (for /metrics)."""
-        relay = self.relay
-        families: list[Metric] = [
-            CounterMetricFamily(
-                "transakt_outbox_published", "Events published.", value=relay.published
-            ),
-            CounterMetricFamily(
-                "transakt_outbox_caught_up",
-                "Events published by a catch-up or poll rather than a notification.",
-                value=relay.caught_up,
-            ),
-            CounterMetricFamily(
-                "transakt_outbox_notifications",
-                "Commit notifications heard.",
-                value=relay.notifications,
-            ),
-            CounterMetricFamily(
-                "transakt_outbox_unread",
-                "Commit notifications not read back because nobody on this process listened.",
-                value=relay.unread,
-            ),
-            CounterMetricFamily(
-                "transakt_outbox_pruned", "Events past retention deleted.", value=relay.pruned
-            ),
-        ]
+        """The relay's (or stream's) and the live hub's figures as metric families, read now."""
+        families: list[Metric] = []
+        if self.relay is not None:
+            families += _relay_metrics(self.relay)
+        if self.publisher is not None or self.subscriber is not None:
+            families += stream_metrics(self.publisher, self.subscriber)
         live = self.live
         if live is not None:
-            families += [
-                GaugeMetricFamily(
-                    "transakt_live_connections", "Open live websockets.", value=live.connections
-                ),
-                CounterMetricFamily(
-                    "transakt_live_dropped_slow",
-                    "Live websockets dropped as too slow.",
-                    value=live.dropped_slow,
-                ),
-                CounterMetricFamily(
-                    "transakt_live_messages", "Live messages queued.", value=live.routed
-                ),
-                CounterMetricFamily(
-                    "transakt_live_replays",
-                    "Events the live hub had routed already and dropped.",
-                    value=live.replays,
-                ),
-                CounterMetricFamily(
-                    "transakt_live_refused",
-                    "Live websockets refused: the user had too many open.",
-                    value=live.refused,
-                ),
-            ]
+            families += _live_metrics(live)
         return families
+
+
+def _relay_metrics(relay: OutboxRelay) -> list[Metric]:
+    families: list[Metric] = [
+        CounterMetricFamily(
+            "transakt_outbox_published", "Events published.", value=relay.published
+        ),
+        CounterMetricFamily(
+            "transakt_outbox_caught_up",
+            "Events published by a catch-up or poll rather than a notification.",
+            value=relay.caught_up,
+        ),
+        CounterMetricFamily(
+            "transakt_outbox_notifications",
+            "Commit notifications heard.",
+            value=relay.notifications,
+        ),
+        CounterMetricFamily(
+            "transakt_outbox_unread",
+            "Commit notifications not read back because nobody on this process listened.",
+            value=relay.unread,
+        ),
+        CounterMetricFamily(
+            "transakt_outbox_pruned", "Events past retention deleted.", value=relay.pruned
+        ),
+    ]
+    return families
+
+
+def _live_metrics(live: LiveHub) -> list[Metric]:
+    return [
+        GaugeMetricFamily(
+            "transakt_live_connections", "Open live websockets.", value=live.connections
+        ),
+        CounterMetricFamily(
+            "transakt_live_dropped_slow",
+            "Live websockets dropped as too slow.",
+            value=live.dropped_slow,
+        ),
+        CounterMetricFamily("transakt_live_messages", "Live messages queued.", value=live.routed),
+        CounterMetricFamily(
+            "transakt_live_replays",
+            "Events the live hub had routed already and dropped.",
+            value=live.replays,
+        ),
+        CounterMetricFamily(
+            "transakt_live_refused",
+            "Live websockets refused: the user had too many open.",
+            value=live.refused,
+        ),
+    ]
 
 
 def mail_config(settings: Settings) -> MailConfig:
@@ -116,8 +139,8 @@ async def open_notifications(
     mail: bool,
     transport: MailTransport | None = None,
 ) -> AsyncIterator[Notifications]:
-    """Start the relay, and the hub and mailers when asked, on a pool of their own; stop them
-    and close it in reverse order."""
+    """Start the event feed (relay, or publisher and subscriber), and the hub and mailers when
+    asked, on a pool of their own; stop them and close it in reverse order."""
     async with AsyncExitStack() as stack:
         # Connections of their own: relaying and mailing never wait for (or hold) one that an
         # HTTP request needs, and they show in pg_stat_activity under their own name.
@@ -139,14 +162,31 @@ async def open_notifications(
         )
         if hub is not None:
             stack.callback(hub.close)
-        relay = OutboxRelay(
-            database_url,
-            pool,
-            system.events,
-            poll_seconds=settings.outbox.poll_seconds,
-            retention_seconds=settings.outbox.retention_seconds,
-        )
-        notifications = Notifications(relay=relay, live=hub)
+        notifications = Notifications(live=hub)
+        if settings.rabbitmq.url:
+            notifications.publisher = EventPublisher(
+                database_url,
+                settings.rabbitmq.url,
+                prefix=settings.rabbitmq.prefix,
+                poll_seconds=settings.outbox.poll_seconds,
+                retention_seconds=settings.outbox.retention_seconds,
+            )
+            notifications.subscriber = EventSubscriber(
+                settings.rabbitmq.url,
+                system.events,
+                prefix=settings.rabbitmq.prefix,
+                # Events published while the connection was down are not queued for this
+                # process: its live clients reconnect for a fresh snapshot (mailers poll).
+                on_reconnect=(lambda: hub.close_all(*_RESNAPSHOT)) if hub is not None else None,
+            )
+        else:
+            notifications.relay = OutboxRelay(
+                database_url,
+                pool,
+                system.events,
+                poll_seconds=settings.outbox.poll_seconds,
+                retention_seconds=settings.outbox.retention_seconds,
+            )
         if mail:
             sink = notifications.transport = transport or transport_from_settings(settings)
             config = mail_config(settings)
@@ -167,6 +207,8 @@ async def open_notifications(
                 stack.push_async_callback(ref.stop)
             log.info("mail goes to %s", sink.describe())
         # Started last, stopped first: nothing is published to parts that have gone.
-        await relay.start()
-        stack.push_async_callback(relay.stop)
+        for feed in (notifications.relay, notifications.subscriber, notifications.publisher):
+            if feed is not None:
+                await feed.start()
+                stack.push_async_callback(feed.stop)
         yield notifications

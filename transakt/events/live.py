@@ -37,6 +37,7 @@ from transakt.storage.outbox import OutboxEvent
 
 __all__ = [
     "CLOSE_GOING_AWAY",
+    "CLOSE_SERVICE_RESTART",
     "CLOSE_TOKEN_EXPIRED",
     "CLOSE_TOO_SLOW",
     "LIVE_TOPICS",
@@ -52,6 +53,7 @@ LIVE_TOPICS: Final = ("balance.changed", "transfer.pending", "transfer.posted", 
 
 # Websocket close codes (4000-4999 are the application's own).
 CLOSE_GOING_AWAY: Final = 1001  # the server is shutting down: reconnect elsewhere or later
+CLOSE_SERVICE_RESTART: Final = 1012  # events may have been missed: reconnect for a snapshot
 CLOSE_TOKEN_EXPIRED: Final = 4001  # like HTTP 401: log in again, then reconnect
 CLOSE_TOO_SLOW: Final = 4008  # the client did not keep up; reconnect for a fresh snapshot
 
