@@ -99,6 +99,7 @@ class Cluster:
     rabbitmq_url: str
     prefix: str
     nodes: list[NodeProcess] = field(default_factory=list)
+    workers: list[asyncio.subprocess.Process] = field(default_factory=list)
     settings: Settings = field(init=False)
 
     def __post_init__(self) -> None:
@@ -140,6 +141,22 @@ class Cluster:
         self.nodes.extend(started)
         return list(started)
 
+    async def start_workers(self, count: int, **extra: str) -> list[asyncio.subprocess.Process]:
+        """Start ``count`` ``transakt worker`` processes (mail) on the cluster's settings."""
+        workers = [
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "transakt",
+                "worker",
+                env=self.environment(f"worker-{n + 1}", free_port(), **extra),
+                stdout=asyncio.subprocess.DEVNULL,
+            )
+            for n in range(count)
+        ]
+        self.workers.extend(workers)
+        return workers
+
     async def _start_one(self, node_id: str, **extra: str) -> NodeProcess:
         port = free_port()
         process = await asyncio.create_subprocess_exec(
@@ -165,15 +182,17 @@ class Cluster:
                 await asyncio.sleep(0.1)  # a port that is not open yet: nothing to await
 
     async def stop(self) -> None:
-        """SIGTERM every node still running; SIGKILL what does not stop."""
-        for node in self.nodes:
-            if node.alive:
-                node.process.send_signal(signal.SIGTERM)
-        for node in self.nodes:
+        """SIGTERM every node and worker still running; SIGKILL what does not stop."""
+        processes = [node.process for node in self.nodes] + self.workers
+        for process in processes:
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
             try:
-                await asyncio.wait_for(node.process.wait(), 20)
+                await asyncio.wait_for(process.wait(), 20)
             except TimeoutError:
-                await node.kill()
+                process.kill()
+                await process.wait()
 
     async def people(self, count: int, balance: int) -> list[Person]:
         """``count`` users, each with a wallet holding ``balance``, funded through the ledger."""

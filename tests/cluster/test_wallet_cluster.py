@@ -16,6 +16,7 @@ from collections import defaultdict
 import aiohttp
 import asyncpg
 import pytest
+from live.conftest import SmtpServer, smtp
 from waits import wait_until
 
 from cluster.brokerkit import restart_broker
@@ -33,6 +34,7 @@ from transakt.rabbitmq import shard_of
 from transakt.storage.audit import ledger_violations
 
 pytestmark = pytest.mark.slow
+__all__ = ["smtp"]  # the live suite's SMTP server fixture
 
 
 async def audit(cluster: Cluster, acknowledged: list[str]) -> None:
@@ -207,3 +209,22 @@ async def test_a_websocket_on_one_node_hears_a_payment_made_through_another(
     payer, payee = await cluster.people(2, 1_000)
     paid = await _heard_across(node_a, node_c, payer, payee)
     await audit(cluster, [paid])
+
+
+async def test_three_nodes_and_two_workers_send_each_mail_once(
+    cluster: Cluster, smtp: SmtpServer
+) -> None:
+    mail = {"mail_in_process": "true", "smtp_host": "127.0.0.1", "smtp_port": str(smtp.port)}
+    nodes = await cluster.start(3, **mail)
+    await cluster.start_workers(2, **mail)
+    people = await cluster.people(12, 10_000)
+    acknowledged, statuses = await load(nodes, people, 40, concurrency=8)
+    assert statuses == {201: 40}
+    # One "sent" mail to the payer and one "received" to the payee for every payment.
+    messages = await smtp.catcher.wait_for(
+        lambda got: len(got) >= 80, "a mail to each side of every payment"
+    )
+    await cluster.stop()  # nobody left to send a late duplicate
+    ids = [message["Message-ID"] for message in smtp.catcher.snapshot()]
+    assert len(messages) >= 80 and len(ids) == len(set(ids)) == 80
+    await audit(cluster, acknowledged)
