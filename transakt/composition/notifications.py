@@ -178,6 +178,8 @@ async def open_notifications(
                 # Events published while the connection was down are not queued for this
                 # process: its live clients reconnect for a fresh snapshot (mailers poll).
                 on_reconnect=(lambda: hub.close_all(*_RESNAPSHOT)) if hub is not None else None,
+                # Consumed only while a websocket or a mailer on this process listens.
+                wanted=system.events.has_subscribers,
             )
         else:
             notifications.relay = OutboxRelay(

@@ -5,9 +5,9 @@ delivers to. A node learns it owns a shard from a delivery (a probe, if nothing 
 and forgets every shard the moment its connection drops. Single-active-consumer makes the
 first node that subscribes the owner of every shard, so owners keep the shards even: a node
 that owns more than its fair share (the shards divided by the nodes consuming, rounded up)
-hands the excess over, one shard at a time: it stops taking the shard's local fast path,
-cancels its consumer (the broker activates the next node in line), lets what it was delivered
-finish, passivates the shard's entities, and subscribes again at the back of the line.
+hands the excess over: it stops taking those shards' local fast path, cancels their consumers
+(the broker activates the next node in line), lets what it was delivered finish, passivates
+the shards' entities, and subscribes again at the back of each line.
 """
 
 from __future__ import annotations
@@ -55,37 +55,43 @@ class Ownership:
         self._transport.spawn_once("cluster-passivate", self.passivate)
 
     async def rebalance(self) -> None:
-        """Hand over what this node owns beyond its fair share (one shard per call)."""
+        """Hand over what this node owns beyond its fair share."""
         transport = self._transport
         owned = [shard for shard, mine in enumerate(self.owned) if mine]
         nodes = await transport.topology.hosting_nodes()
         fair = -(-len(self.owned) // max(nodes, 1))
-        if len(owned) <= fair:
+        excess = owned[fair:]
+        if not excess:
             return
-        shard = owned[-1]
-        self.owned[shard] = 0  # from now on this node's own asks for it go through the broker
-        transport.stats.shards_lost += 1
-        self.handed_over += 1
-        await transport.topology.cancel_shard(shard)
-        await self.passivate(shard)
+        for shard in excess:
+            self.owned[shard] = 0  # from now on this node's own asks for it use the broker
+            await transport.topology.cancel_shard(shard)
+        transport.stats.shards_lost += len(excess)
+        self.handed_over += len(excess)
+        # What was delivered here finishes meanwhile; then the entities go, and this node
+        # waits at the back of each queue's line.
+        await self.passivate(set(excess))
         if transport.connected and not transport.leaving:
-            await transport.topology.consume_shard(shard)
-        log.info("handed shard %d over (%d nodes, %d shards each at most)", shard, nodes, fair)
+            for shard in excess:
+                await transport.topology.consume_shard(shard)
+        log.info(
+            "handed %d shard(s) over (%d nodes, %d shards each at most)", len(excess), nodes, fair
+        )
 
-    async def passivate(self, shard: int | None = None) -> None:
-        """Stop this node's entities (of one shard, or of every shard it does not own)."""
+    async def passivate(self, shards: set[int] | None = None) -> None:
+        """Stop this node's entities (of these shards, or of every shard it does not own)."""
         transport = self._transport
         system = transport.system
-        shards = len(self.owned)
+        count = len(self.owned)
         for kind in transport.sharded:
             try:
                 keys = system.entity_keys(kind)
             except UnknownEntityKind:
                 continue  # hosted elsewhere only
-            if shard is None:
-                keys = [k for k in keys if not self.owned[zlib.crc32(k.encode()) % shards]]
+            if shards is None:
+                keys = [k for k in keys if not self.owned[zlib.crc32(k.encode()) % count]]
             else:
-                keys = [k for k in keys if zlib.crc32(k.encode()) % shards == shard]
+                keys = [k for k in keys if zlib.crc32(k.encode()) % count in shards]
             for start in range(0, len(keys), 256):
                 refs = [system.local_entity(kind, key) for key in keys[start : start + 256]]
                 await asyncio.gather(*(ref.stop() for ref in refs), return_exceptions=True)
