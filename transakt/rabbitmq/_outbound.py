@@ -27,6 +27,12 @@ log = logging.getLogger("transakt.cluster")
 
 # Frames per broker message at most: a burst becomes several messages of bounded size.
 _MAX_BATCH: Final = 512
+# Loop turns the writer lets pass before it flushes. The client library hands deliveries over
+# through two queues and a task each, so the answers to one broker message become ready over
+# several turns; flushing at the first would send each alone (bench/cluster.py: 1.3 frames
+# per broker message and 5,700 asks/s with 256 in flight; after 8 turns 9 frames and 22,000).
+# Waiting for nothing costs 8 empty turns, a few microseconds; a lone ask is not held back.
+_LINGER_TURNS: Final = 8
 # How long one publish (or ack) may take before the channel counts as dead.
 _WRITE_SECONDS: Final = 2.0
 
@@ -117,6 +123,8 @@ class Outbound:
         """The writer: waking on an Event lets everything queued this loop turn join in."""
         while True:
             await self._wanted.wait()
+            for _ in range(_LINGER_TURNS):
+                await asyncio.sleep(0)
             self._wanted.clear()
             await self.flush()
 
