@@ -36,6 +36,7 @@ from transakt.runtime import ActorSystem, RestartPolicy
 from transakt.services.accounts import Accounts
 from transakt.services.bank_links import BankLinks
 from transakt.services.banking import BankingService
+from transakt.services.batches import BatchService
 from transakt.services.email_verification import EmailVerification
 from transakt.services.housekeeping import Housekeeping
 from transakt.services.idempotency import Idempotency
@@ -59,6 +60,7 @@ class Node:
 
     settings: Settings
     service: WalletService
+    batches: BatchService
     banking: BankingService
     gateway: BankGateway
     system: ActorSystem
@@ -234,6 +236,10 @@ async def open_node(settings: Settings, services: ResolvedServices) -> AsyncIter
         yield Node(
             settings=settings,
             service=service,
+            # A batch of 1,000 waits for two or three group commits: more than one payment.
+            batches=BatchService(
+                service, pool, system, request_timeout=3 * settings.request_timeout_seconds
+            ),
             banking=BankingService(service, writer, gateway, links, throttle),
             gateway=gateway,
             system=system,

@@ -55,6 +55,7 @@ def setup_routes(app: web.Application) -> None:
                 name="wallet_history",
             ),
             web.post(f"{API_PREFIX}/transfers", transfers.create_transfer, name="create_transfer"),
+            web.post(f"{API_PREFIX}/transfers/batch", transfers.create_batch, name="create_batch"),
             web.get(f"{API_PREFIX}/transfers/{{id}}", transfers.get_transfer, name="get_transfer"),
             web.get(f"{API_PREFIX}/recipients", transfers.recipient, name="recipient"),
             web.get(f"{API_PREFIX}/live", live, name="live"),

@@ -23,12 +23,15 @@ from transakt.errors import CurrencyMismatch, InsufficientFunds, NotFound, Valid
 from transakt.models import Transfer
 from transakt.storage.records import (
     Applied,
+    AppliedGroup,
     Duplicate,
+    GroupOutcome,
     LedgerOperation,
     NewTransfer,
     Outcome,
     Rejected,
     Settlement,
+    TransferGroup,
 )
 from transakt.storage.typing import Connection
 
@@ -54,7 +57,7 @@ _NO_IDEMPOTENCY = (None, None, None, None)
 class BatchResult:
     """Outcomes in the order of the operations, and each touched wallet's state after commit."""
 
-    outcomes: list[Outcome]
+    outcomes: list[Outcome | GroupOutcome]
     wallets: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -106,6 +109,8 @@ async def _apply(connection: Connection, operations: Sequence[LedgerOperation]) 
     for operation in operations:
         if isinstance(operation, NewTransfer):
             creates.append(operation)
+        elif isinstance(operation, TransferGroup):
+            creates.extend(operation.transfers)  # refused together: one operation to retry
         else:
             settles.append(operation)
 
@@ -171,13 +176,20 @@ async def _apply(connection: Connection, operations: Sequence[LedgerOperation]) 
 
     # Not applied: the id exists already, was repeated earlier in the batch, or (a settlement)
     # names a transfer that is no longer pending.
-    outcomes: list[Outcome] = []
+    outcomes: list[Outcome | GroupOutcome] = []
     create_position = settle_position = 0
     for operation in operations:
         if isinstance(operation, NewTransfer):
             create_position += 1
             outcome = applied_creates.get(create_position)
             outcomes.append(outcome if outcome is not None else Duplicate(operation.id))
+        elif isinstance(operation, TransferGroup):
+            members: list[Applied | Duplicate] = []
+            for transfer in operation.transfers:
+                create_position += 1
+                applied = applied_creates.get(create_position)
+                members.append(applied if isinstance(applied, Applied) else Duplicate(transfer.id))
+            outcomes.append(AppliedGroup(tuple(members)))
         else:
             settle_position += 1
             outcome = applied_settles.get(settle_position)

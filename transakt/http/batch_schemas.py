@@ -1,0 +1,55 @@
+"""The body of POST /api/v1/transfers/batch."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Final, Literal
+
+from pydantic import AfterValidator, Field, WithJsonSchema
+
+from transakt.http.schemas import (
+    Amount,
+    Currency,
+    OptionalEmail,
+    OptionalMemo,
+    OptionalWalletId,
+    WalletId,
+    _Body,
+)
+from transakt.services.batches import MAX_BATCH
+
+__all__ = ["BatchBody", "BatchItemBody"]
+
+_REFERENCE: Final = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+def _reference(value: str | None) -> str | None:
+    if value is not None and not _REFERENCE.fullmatch(value):
+        raise ValueError("1 to 64 letters, digits, '.', '_', ':' or '-'")
+    return value
+
+
+Reference = Annotated[
+    str | None,
+    AfterValidator(_reference),
+    WithJsonSchema({"type": ["string", "null"], "pattern": _REFERENCE.pattern}),
+]
+
+
+class BatchItemBody(_Body):
+    """One payment: exactly one of ``to_wallet`` and ``to_email``."""
+
+    to_wallet: OptionalWalletId = None
+    to_email: OptionalEmail = None
+    amount: Amount
+    memo: OptionalMemo = None
+    reference: Reference = None
+
+
+class BatchBody(_Body):
+    """Payments from one wallet, all or none (``atomic``) or each on its own."""
+
+    from_wallet: WalletId
+    currency: Currency
+    mode: Literal["atomic", "independent"]
+    transfers: Annotated[list[BatchItemBody], Field(min_length=1, max_length=MAX_BATCH)]
