@@ -231,6 +231,24 @@ def paths() -> Json:
                 parameters=[_param("IdempotencyKey")],
             )
         },
+        f"{api}/transfers/batch": {
+            "post": _operation(
+                "create_batch",
+                "Up to 1,000 payments from one wallet. atomic: all are made in one transaction "
+                "or none (201, or the refusal naming the payment at fault with index); "
+                "independent: each is made or refused on its own (200, a result per payment). "
+                "A reference pays once whichever batch carries it; an Idempotency-Key replays "
+                "the whole answer. Counts as one payment for the wallet's rate.",
+                {
+                    **_ok("201", "atomic: every payment made", "BatchResult", replayable=True),
+                    **_ok("200", "independent: each payment's outcome", "BatchResult"),
+                    **_errors("ValidationError", "Forbidden", "NotFound", "Conflict"),
+                    **_errors("TooLarge", "TooMany", "Unavailable"),
+                },
+                body="BatchTransferRequest",
+                parameters=[_param("IdempotencyKey")],
+            )
+        },
         f"{api}/recipients": {
             "get": _operation(
                 "recipient",
