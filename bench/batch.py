@@ -182,7 +182,7 @@ async def main(args: argparse.Namespace) -> None:
                     )
                 floor = await _floor(database_url, 1000, seconds, args.clients)
                 figures["floor"].append(floor)
-                log(f"round {round_ + 1}/{rounds} COPY floor, batches of 1000: {floor:9,.0f} rows/s")
+                log(f"round {round_ + 1}/{rounds} COPY floor, batches of 1000: {floor:,.0f} rows/s")
     batch_100 = statistics.median(figures["100"])
     batch_1000 = statistics.median(figures["1000"])
     floor = statistics.median(figures["floor"])

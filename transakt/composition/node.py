@@ -40,6 +40,7 @@ from transakt.services.batches import BatchService
 from transakt.services.email_verification import EmailVerification
 from transakt.services.housekeeping import Housekeeping
 from transakt.services.idempotency import Idempotency
+from transakt.services.refunds import RefundService
 from transakt.services.sessions import Sessions
 from transakt.services.throttle import Throttle
 from transakt.services.wallets import WalletService
@@ -61,6 +62,7 @@ class Node:
     settings: Settings
     service: WalletService
     batches: BatchService
+    refunds: RefundService
     banking: BankingService
     gateway: BankGateway
     system: ActorSystem
@@ -237,6 +239,7 @@ async def open_node(settings: Settings, services: ResolvedServices) -> AsyncIter
             settings=settings,
             service=service,
             # A batch of 1,000 waits for two or three group commits: more than one payment.
+            refunds=RefundService(service, pool),
             batches=BatchService(
                 service, pool, system, request_timeout=3 * settings.request_timeout_seconds
             ),

@@ -277,6 +277,29 @@ def paths() -> Json:
                 parameters=[_param("TransferId")],
             )
         },
+        f"{api}/transfers/{{id}}/refund": {
+            "post": _operation(
+                "create_refund",
+                "The payee pays a posted payment back, in full (no amount: all that is left) or "
+                "in part; refunds never add up to more than the payment (refund_refused). The "
+                "answer is the refund, a transfer with refund_of naming the payment.",
+                {
+                    **_ok("201", "the refund, posted", "Refund", replayable=True),
+                    **_errors("ValidationError", "Forbidden", "NotFound", "Conflict"),
+                    **_errors("TooMany", "Unavailable"),
+                },
+                body="RefundRequest",
+                parameters=[_param("TransferId"), _param("IdempotencyKey")],
+            )
+        },
+        f"{api}/transfers/{{id}}/refunds": {
+            "get": _operation(
+                "list_refunds",
+                "The refunds of a payment, oldest first (both parties)",
+                {**_ok("200", "", "TransferList"), **_errors("NotFound")},
+                parameters=[_param("TransferId")],
+            )
+        },
         f"{api}/deposits": {
             "post": _operation(
                 "create_deposit",

@@ -17,7 +17,7 @@ from transakt.http._openapi_components import (
     throttled_response,
 )
 from transakt.http._openapi_paths import paths
-from transakt.http.batch_schemas import BatchBody
+from transakt.http.ledger_schemas import BatchBody, RefundBody
 from transakt.http.schemas import (
     ApproveBody,
     BankConfirmBody,
@@ -115,6 +115,27 @@ def build_openapi(settings: Settings) -> Json:
                 "BatchTransferRequest": batch,
                 "BatchItemBody": batch_item,
                 "BatchResult": BATCH_RESULT,
+                "RefundRequest": _request_schema(RefundBody, "RefundRequest"),
+                "Refund": {
+                    "allOf": [
+                        {"$ref": "#/components/schemas/Transfer"},
+                        {
+                            "type": "object",
+                            "required": ["refund_of"],
+                            "properties": {"refund_of": {"type": "string"}},
+                        },
+                    ]
+                },
+                "TransferList": {
+                    "type": "object",
+                    "required": ["items"],
+                    "properties": {
+                        "items": {
+                            "type": "array",
+                            "items": {"$ref": "#/components/schemas/Transfer"},
+                        }
+                    },
+                },
                 "BankTransferRequest": _request_schema(BankTransferBody, "BankTransferRequest"),
                 "ChangePasswordRequest": _request_schema(
                     ChangePasswordBody, "ChangePasswordRequest"

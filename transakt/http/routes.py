@@ -5,7 +5,16 @@ from __future__ import annotations
 from aiohttp import web
 
 from transakt.http.constants import API_PREFIX
-from transakt.http.views import auth, bank_account, banking, dashboard, ops, transfers, wallets
+from transakt.http.views import (
+    auth,
+    bank_account,
+    banking,
+    dashboard,
+    ops,
+    refunds,
+    transfers,
+    wallets,
+)
 from transakt.http.views.live import live
 
 __all__ = ["setup_routes"]
@@ -57,6 +66,12 @@ def setup_routes(app: web.Application) -> None:
             web.post(f"{API_PREFIX}/transfers", transfers.create_transfer, name="create_transfer"),
             web.post(f"{API_PREFIX}/transfers/batch", transfers.create_batch, name="create_batch"),
             web.get(f"{API_PREFIX}/transfers/{{id}}", transfers.get_transfer, name="get_transfer"),
+            web.post(
+                f"{API_PREFIX}/transfers/{{id}}/refund", refunds.create_refund, name="create_refund"
+            ),
+            web.get(
+                f"{API_PREFIX}/transfers/{{id}}/refunds", refunds.list_refunds, name="list_refunds"
+            ),
             web.get(f"{API_PREFIX}/recipients", transfers.recipient, name="recipient"),
             web.get(f"{API_PREFIX}/live", live, name="live"),
             web.post(f"{API_PREFIX}/deposits", banking.create_deposit, name="create_deposit"),

@@ -19,7 +19,13 @@ from typing import Any
 
 import asyncpg
 
-from transakt.errors import CurrencyMismatch, InsufficientFunds, NotFound, ValidationFailed
+from transakt.errors import (
+    CurrencyMismatch,
+    InsufficientFunds,
+    NotFound,
+    RefundRefused,
+    ValidationFailed,
+)
 from transakt.models import Transfer
 from transakt.storage.records import (
     Applied,
@@ -87,6 +93,10 @@ async def commit_batch(
 
 def _domain_error(error: asyncpg.PostgresError) -> Exception:
     constraint = getattr(error, "constraint_name", None) or ""
+    if constraint == "refund_exceeds_original":
+        return RefundRefused("refunds of a payment never add up to more than the payment")
+    if constraint == "refund_of_a_posted_payment":
+        return RefundRefused("only a posted payment can be refunded, back to its payer")
     if constraint == "wallet_not_overdrawn" or "pending" in constraint:
         return InsufficientFunds("the wallet's available balance does not cover the amount")
     if constraint.startswith("transfers_") and "currency" in constraint:

@@ -9,9 +9,9 @@ from aiohttp import web
 
 from transakt.errors import ValidationFailed
 from transakt.http.auth import current_user_id
-from transakt.http.batch_schemas import BatchBody
 from transakt.http.errors import domain_error_parts
 from transakt.http.idempotency import answer_once
+from transakt.http.ledger_schemas import BatchBody
 from transakt.http.schemas import TransferBody, parse_email_query, parse_path_id, validate_body
 from transakt.http.views._shared import node_of, service_of
 from transakt.models import Transfer

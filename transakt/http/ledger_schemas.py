@@ -1,11 +1,11 @@
-"""The body of POST /api/v1/transfers/batch."""
+"""Bodies of the ledger's newer endpoints: batches and refunds."""
 
 from __future__ import annotations
 
 import re
 from typing import Annotated, Final, Literal
 
-from pydantic import AfterValidator, Field, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 
 from transakt.http.schemas import (
     Amount,
@@ -14,11 +14,13 @@ from transakt.http.schemas import (
     OptionalMemo,
     OptionalWalletId,
     WalletId,
+    _amount,
     _Body,
 )
+from transakt.money import MAX_AMOUNT
 from transakt.services.batches import MAX_BATCH
 
-__all__ = ["BatchBody", "BatchItemBody"]
+__all__ = ["BatchBody", "BatchItemBody", "RefundBody"]
 
 _REFERENCE: Final = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
@@ -53,3 +55,20 @@ class BatchBody(_Body):
     currency: Currency
     mode: Literal["atomic", "independent"]
     transfers: Annotated[list[BatchItemBody], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+OptionalAmount = Annotated[
+    int | None,
+    BeforeValidator(lambda value: None if value is None else _amount(value)),
+    WithJsonSchema(
+        {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_AMOUNT,
+         "description": "minor units; null or absent: all that is left"}
+    ),
+]  # fmt: skip
+
+
+class RefundBody(_Body):
+    """POST /api/v1/transfers/{id}/refund: how much (all that is left by default)."""
+
+    amount: OptionalAmount = None
+    memo: OptionalMemo = None
