@@ -23,6 +23,7 @@ __all__ = [
     "DomainError",
     "EmailTaken",
     "Forbidden",
+    "HoldSettled",
     "IdempotencyKeyReused",
     "InsufficientFunds",
     "InvalidAmount",
@@ -134,6 +135,12 @@ class BankAccountTaken(DomainError):
     """The bank account backs another user, whose holder has not approved this one."""
 
     code = "bank_account_taken"
+
+
+class HoldSettled(DomainError):
+    """The hold is no longer pending: posted, voided or expired already."""
+
+    code = "hold_not_pending"
 
 
 class RefundRefused(DomainError):

@@ -100,6 +100,8 @@ class Transfer:
     created_at: datetime
     posted_at: datetime | None
     initiator_id: str | None = None
+    metadata: dict[str, Any] | None = None
+    expires_at: datetime | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The contract's transfer shape."""
@@ -118,6 +120,10 @@ class Transfer:
             body["reason"] = self.reason
         if self.posted_at is not None:
             body["posted_at"] = rfc3339(self.posted_at)
+        if self.metadata is not None:
+            body["metadata"] = self.metadata
+        if self.expires_at is not None:
+            body["expires_at"] = rfc3339(self.expires_at)
         return body
 
 

@@ -38,6 +38,7 @@ from transakt.services.bank_links import BankLinks
 from transakt.services.banking import BankingService
 from transakt.services.batches import BatchService
 from transakt.services.email_verification import EmailVerification
+from transakt.services.holds import HoldExpiry, HoldService
 from transakt.services.housekeeping import Housekeeping
 from transakt.services.idempotency import Idempotency
 from transakt.services.refunds import RefundService
@@ -63,6 +64,8 @@ class Node:
     service: WalletService
     batches: BatchService
     refunds: RefundService
+    holds: HoldService
+    hold_expiry: HoldExpiry
     banking: BankingService
     gateway: BankGateway
     system: ActorSystem
@@ -230,6 +233,10 @@ async def open_node(settings: Settings, services: ResolvedServices) -> AsyncIter
         )
         housekeeping.start()
         stack.push_async_callback(housekeeping.stop)
+        # Before the writer stops (LIFO): a sweep under way still finds it.
+        hold_expiry = HoldExpiry(pool, writer, interval=settings.ledger.hold_sweep_seconds)
+        hold_expiry.start()
+        stack.push_async_callback(hold_expiry.stop)
         notifications = await stack.enter_async_context(
             open_notifications(
                 settings, services.database_url, system, live=True, mail=settings.mail.in_process
@@ -240,6 +247,8 @@ async def open_node(settings: Settings, services: ResolvedServices) -> AsyncIter
             service=service,
             # A batch of 1,000 waits for two or three group commits: more than one payment.
             refunds=RefundService(service, pool),
+            holds=HoldService(service, writer, pool),
+            hold_expiry=hold_expiry,
             batches=BatchService(
                 service, pool, system, request_timeout=3 * settings.request_timeout_seconds
             ),

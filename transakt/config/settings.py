@@ -111,6 +111,8 @@ class LedgerSettings(_Group):
 
     writers: int = Field(2, ge=1, le=32)
     batch_max: int = Field(512, ge=1, le=10000)
+    # How often each node voids the holds whose expiry has passed.
+    hold_sweep_seconds: float = Field(1.0, gt=0, le=60)
 
 
 class BankSettings(_Group):

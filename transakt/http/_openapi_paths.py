@@ -300,6 +300,55 @@ def paths() -> Json:
                 parameters=[_param("TransferId")],
             )
         },
+        f"{api}/holds": {
+            "post": _operation(
+                "create_hold",
+                "Reserve money for a payee (a pending transfer, id hld_...) until it is posted, "
+                "voided, or expires (expires_in seconds, 7 days by default, 30 at most: then "
+                "voided with reason expired). Judged like a payment by the payer's wallet.",
+                {
+                    **_ok("201", "the hold, pending", "Transfer", replayable=True),
+                    **_errors("ValidationError", "Forbidden", "NotFound", "Conflict"),
+                    **_errors("TooMany", "Unavailable"),
+                },
+                body="HoldRequest",
+                parameters=[_param("IdempotencyKey")],
+            )
+        },
+        f"{api}/holds/{{id}}": {
+            "get": _operation(
+                "get_hold",
+                "One hold (both parties): pending with expires_at, or posted, or voided with a "
+                "reason (voided, expired, or posted N of M)",
+                {**_ok("200", "", "Transfer"), **_errors("NotFound")},
+                parameters=[_param("TransferId")],
+            )
+        },
+        f"{api}/holds/{{id}}/post": {
+            "post": _operation(
+                "post_hold",
+                "Move the held money (either party): all of it, or amount of it, releasing "
+                "the rest. Answers the transfer that moved it (the hold itself, or "
+                "<hold id>:post); hold_not_pending (409) once it was settled or expired.",
+                {
+                    **_ok("200", "the posted transfer", "Transfer", replayable=True),
+                    **_errors("ValidationError", "NotFound", "Conflict", "Unavailable"),
+                },
+                body="PostHoldRequest",
+                parameters=[_param("TransferId"), _param("IdempotencyKey")],
+            )
+        },
+        f"{api}/holds/{{id}}/void": {
+            "post": _operation(
+                "void_hold",
+                "Release the held money (either party)",
+                {
+                    **_ok("200", "the hold, voided", "Transfer", replayable=True),
+                    **_errors("NotFound", "Conflict", "Unavailable"),
+                },
+                parameters=[_param("TransferId"), _param("IdempotencyKey")],
+            )
+        },
         f"{api}/deposits": {
             "post": _operation(
                 "create_deposit",

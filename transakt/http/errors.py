@@ -18,6 +18,7 @@ from transakt.errors import (
     DomainError,
     EmailTaken,
     Forbidden,
+    HoldSettled,
     IdempotencyKeyReused,
     InsufficientFunds,
     NotFound,
@@ -70,6 +71,7 @@ _STATUS_BY_CLASS: Final[Mapping[type[DomainError], int]] = {
     BankAccountTaken: 409,
     RecipientUnverified: 409,
     RefundRefused: 409,
+    HoldSettled: 409,
     RateLimited: 429,
     # nginx's "client closed request": nobody reads it, but logs and metrics tell it apart.
     ClientDisconnected: 499,

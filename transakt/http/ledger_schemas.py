@@ -7,6 +7,7 @@ from typing import Annotated, Final, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 
+from transakt.http.metadata import OptionalMetadata
 from transakt.http.schemas import (
     Amount,
     Currency,
@@ -19,8 +20,9 @@ from transakt.http.schemas import (
 )
 from transakt.money import MAX_AMOUNT
 from transakt.services.batches import MAX_BATCH
+from transakt.services.holds import DEFAULT_HOLD_SECONDS, MAX_HOLD_SECONDS
 
-__all__ = ["BatchBody", "BatchItemBody", "RefundBody"]
+__all__ = ["BatchBody", "BatchItemBody", "HoldBody", "PostHoldBody", "RefundBody"]
 
 _REFERENCE: Final = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
@@ -46,6 +48,7 @@ class BatchItemBody(_Body):
     amount: Amount
     memo: OptionalMemo = None
     reference: Reference = None
+    metadata: OptionalMetadata = None
 
 
 class BatchBody(_Body):
@@ -55,6 +58,8 @@ class BatchBody(_Body):
     currency: Currency
     mode: Literal["atomic", "independent"]
     transfers: Annotated[list[BatchItemBody], Field(min_length=1, max_length=MAX_BATCH)]
+    #: Given to every transfer of the batch that carries none of its own.
+    metadata: OptionalMetadata = None
 
 
 OptionalAmount = Annotated[
@@ -72,3 +77,22 @@ class RefundBody(_Body):
 
     amount: OptionalAmount = None
     memo: OptionalMemo = None
+
+
+class HoldBody(_Body):
+    """POST /api/v1/holds: a payment held until posted or voided (or expired)."""
+
+    from_wallet: WalletId
+    to_wallet: OptionalWalletId = None
+    to_email: OptionalEmail = None
+    amount: Amount
+    currency: Currency
+    memo: OptionalMemo = None
+    metadata: OptionalMetadata = None
+    expires_in: Annotated[int, Field(ge=1, le=MAX_HOLD_SECONDS)] = DEFAULT_HOLD_SECONDS
+
+
+class PostHoldBody(_Body):
+    """POST /api/v1/holds/{id}/post: how much (the hold's amount by default)."""
+
+    amount: OptionalAmount = None

@@ -17,7 +17,7 @@ from transakt.http._openapi_components import (
     throttled_response,
 )
 from transakt.http._openapi_paths import paths
-from transakt.http.ledger_schemas import BatchBody, RefundBody
+from transakt.http.ledger_schemas import BatchBody, HoldBody, PostHoldBody, RefundBody
 from transakt.http.schemas import (
     ApproveBody,
     BankConfirmBody,
@@ -82,6 +82,8 @@ def build_openapi(settings: Settings) -> Json:
     batch = _request_schema(BatchBody, "BatchTransferRequest")
     batch_item = batch.pop("$defs")["BatchItemBody"]
     batch_item["oneOf"] = transfer["oneOf"]
+    hold = _request_schema(HoldBody, "HoldRequest")
+    hold["oneOf"] = transfer["oneOf"]
     responses = {
         name: (
             throttled_response(description)
@@ -116,6 +118,8 @@ def build_openapi(settings: Settings) -> Json:
                 "BatchItemBody": batch_item,
                 "BatchResult": BATCH_RESULT,
                 "RefundRequest": _request_schema(RefundBody, "RefundRequest"),
+                "HoldRequest": hold,
+                "PostHoldRequest": _request_schema(PostHoldBody, "PostHoldRequest"),
                 "Refund": {
                     "allOf": [
                         {"$ref": "#/components/schemas/Transfer"},

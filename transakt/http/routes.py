@@ -10,6 +10,7 @@ from transakt.http.views import (
     bank_account,
     banking,
     dashboard,
+    holds,
     ops,
     refunds,
     transfers,
@@ -73,6 +74,10 @@ def setup_routes(app: web.Application) -> None:
                 f"{API_PREFIX}/transfers/{{id}}/refunds", refunds.list_refunds, name="list_refunds"
             ),
             web.get(f"{API_PREFIX}/recipients", transfers.recipient, name="recipient"),
+            web.post(f"{API_PREFIX}/holds", holds.create_hold, name="create_hold"),
+            web.get(f"{API_PREFIX}/holds/{{id}}", holds.get_hold, name="get_hold"),
+            web.post(f"{API_PREFIX}/holds/{{id}}/post", holds.post_hold, name="post_hold"),
+            web.post(f"{API_PREFIX}/holds/{{id}}/void", holds.void_hold, name="void_hold"),
             web.get(f"{API_PREFIX}/live", live, name="live"),
             web.post(f"{API_PREFIX}/deposits", banking.create_deposit, name="create_deposit"),
             web.post(

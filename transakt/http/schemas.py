@@ -29,6 +29,7 @@ from transakt.http.constants import (
     MAX_NAME_LENGTH,
     MAX_PASSWORD_LENGTH,
 )
+from transakt.http.metadata import OptionalMetadata
 from transakt.money import CURRENCY_EXPONENTS, MAX_AMOUNT, parse_amount, parse_currency
 from transakt.services.email_verification import CODE_DIGITS
 from transakt.text import TextRefused, clean_name, clean_text
@@ -322,6 +323,7 @@ class TransferBody(_Body):
     amount: Amount
     currency: Currency
     memo: OptionalMemo = None
+    metadata: OptionalMetadata = None
 
 
 class BankTransferBody(_Body):

@@ -51,6 +51,7 @@ class BatchItem:
     amount: int
     memo: str | None = None
     reference: str | None = None
+    metadata: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,7 @@ class BatchRequest:
     currency: str
     atomic: bool
     items: tuple[BatchItem, ...]
+    metadata: dict[str, Any] | None = None  # for the items that carry none
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +209,7 @@ class BatchService:
             currency=request.currency,
             memo=item.memo,
             initiator_id=user_id,
+            metadata=item.metadata if item.metadata is not None else request.metadata,
         )
 
     async def _decide(self, request: BatchRequest, transfers: list[NewTransfer]) -> ManyOutcome:

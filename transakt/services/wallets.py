@@ -64,6 +64,7 @@ class TransferRequest:
     amount: int
     currency: str
     memo: str | None
+    metadata: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +231,7 @@ class WalletService:
             amount=request.amount,
             currency=request.currency,
             memo=request.memo,
+            metadata=request.metadata,
         )
         outcome = await self.debit(transfer)
         if isinstance(outcome, Applied):
@@ -306,6 +308,18 @@ class WalletService:
                 f"the wallet holds {owner.currency}, not {currency}", field="currency"
             )
         return owner
+
+    async def recipient_wallet(self, request: TransferRequest) -> str:
+        """The wallet a payment request reaches (by wallet id or the payee's e-mail), checked
+        as a payment checks it."""
+        if (request.to_wallet is None) == (request.to_email is None):
+            raise ValidationFailed(
+                "give exactly one of to_wallet and to_email", fields=["to_wallet", "to_email"]
+            )
+        wallet_id = await self._recipient_wallet(request)
+        if wallet_id == request.from_wallet:
+            raise ValidationFailed("a wallet cannot pay itself", field="to_wallet")
+        return wallet_id
 
     async def _recipient_wallet(self, request: TransferRequest) -> str:
         if request.to_email is not None:

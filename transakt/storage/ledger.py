@@ -21,6 +21,7 @@ import asyncpg
 
 from transakt.errors import (
     CurrencyMismatch,
+    HoldSettled,
     InsufficientFunds,
     NotFound,
     RefundRefused,
@@ -50,6 +51,12 @@ SELECT * FROM ledger_commit(
     $14::text[], $15::text[], $16::text[])
 -- locks the accounts it names FOR NO KEY UPDATE, in id order, first
 """
+
+# The same, with metadata and hold expiries recorded beside the ledger (migration 0014): only
+# for batches that carry some.
+_COMMIT_WITH = _COMMIT.replace("ledger_commit(", "ledger_commit_with(").replace(
+    "$16::text[])", "$16::text[], $17::jsonb[], $18::timestamptz[])"
+)
 
 _CREATE_COLUMNS = attrgetter(
     "id", "kind", "status", "from_account", "to_account", "amount", "currency", "memo",
@@ -93,6 +100,8 @@ async def commit_batch(
 
 def _domain_error(error: asyncpg.PostgresError) -> Exception:
     constraint = getattr(error, "constraint_name", None) or ""
+    if constraint == "hold_not_pending":
+        return HoldSettled("the hold was posted, voided or expired already")
     if constraint == "refund_exceeds_original":
         return RefundRefused("refunds of a payment never add up to more than the payment")
     if constraint == "refund_of_a_posted_payment":
@@ -121,6 +130,7 @@ async def _apply(connection: Connection, operations: Sequence[LedgerOperation]) 
             creates.append(operation)
         elif isinstance(operation, TransferGroup):
             creates.extend(operation.transfers)  # refused together: one operation to retry
+            settles.extend(operation.settlements)
         else:
             settles.append(operation)
 
@@ -131,12 +141,17 @@ async def _apply(connection: Connection, operations: Sequence[LedgerOperation]) 
         else _NO_IDEMPOTENCY
         for op in creates
     ]  # fmt: skip
-    row = await connection.fetchrow(
-        _COMMIT,
+    arguments: list[Sequence[Any]] = [
         *_columns(list(map(_CREATE_COLUMNS, creates)), 9),
         *_columns(idempotency, 4),
         *_columns(list(map(_SETTLE_COLUMNS, settles)), 3),
-    )
+    ]
+    if any(op.metadata is not None or op.expires_at is not None for op in creates):
+        arguments.append([op.metadata for op in creates])
+        arguments.append([op.expires_at for op in creates])
+        row = await connection.fetchrow(_COMMIT_WITH, *arguments)
+    else:
+        row = await connection.fetchrow(_COMMIT, *arguments)
     assert row is not None
     (
         committed_at, created, settled,
@@ -162,6 +177,8 @@ async def _apply(connection: Connection, operations: Sequence[LedgerOperation]) 
                 created_at=committed_at,
                 posted_at=committed_at if new.status == "posted" else None,
                 initiator_id=new.initiator_id,
+                metadata=new.metadata,
+                expires_at=new.expires_at,
             )
         )
     applied_settles: dict[int, Outcome] = {}
@@ -199,6 +216,12 @@ async def _apply(connection: Connection, operations: Sequence[LedgerOperation]) 
                 create_position += 1
                 applied = applied_creates.get(create_position)
                 members.append(applied if isinstance(applied, Applied) else Duplicate(transfer.id))
+            for settlement in operation.settlements:
+                settle_position += 1
+                applied = applied_settles.get(settle_position)
+                members.append(
+                    applied if isinstance(applied, Applied) else Duplicate(settlement.transfer_id)
+                )
             outcomes.append(AppliedGroup(tuple(members)))
         else:
             settle_position += 1

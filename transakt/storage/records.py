@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 import asyncpg
@@ -43,6 +44,10 @@ class NewTransfer:
     initiator_id: str | None
     idempotency: IdempotencyRecord | None = None
     response_status: int = 201
+    #: A small JSON object the client attached (kept beside the ledger, migration 0014).
+    metadata: dict[str, Any] | None = None
+    #: A hold's expiry: voided by the sweeper if still pending then.
+    expires_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +61,11 @@ class Settlement:
 
 @dataclass(frozen=True, slots=True)
 class TransferGroup:
-    """Transfers that commit together or not at all (an atomic batch): one operation."""
+    """Transfers (and settlements) that commit together or not at all: one operation (an
+    atomic batch; a hold posted in part, voided as its posting is made)."""
 
     transfers: tuple[NewTransfer, ...]
+    settlements: tuple[Settlement, ...] = ()
 
 
 LedgerOperation = NewTransfer | Settlement | TransferGroup
@@ -88,7 +95,7 @@ class Rejected:
 @dataclass(frozen=True, slots=True)
 class AppliedGroup:
     """A group committed: each transfer's outcome (Applied, or Duplicate for an id that existed
-    already), in the group's order."""
+    already), in the group's order, then each settlement's."""
 
     outcomes: tuple[Applied | Duplicate, ...]
 
@@ -100,6 +107,13 @@ GroupOutcome = AppliedGroup | Rejected
 TRANSFER_COLUMNS = (
     "id, kind, status, from_account, to_account, amount, currency, memo, reason, "
     "initiator_id, created_at, posted_at"
+)
+# One transfer with what is kept beside the ledger (migration 0014); ``$1`` is its id.
+TRANSFER_DETAIL = (
+    "SELECT t.id, t.kind, t.status, t.from_account, t.to_account, t.amount, t.currency, "
+    "t.memo, t.reason, t.initiator_id, t.created_at, t.posted_at, a.metadata, h.expires_at "
+    "FROM transfers AS t LEFT JOIN transfer_attributes AS a ON a.transfer_id = t.id "
+    "LEFT JOIN hold_expiries AS h ON h.transfer_id = t.id WHERE t.id = $1"
 )
 WALLET_COLUMNS = "id, user_id, currency, balance, pending_in, pending_out, created_at"
 
@@ -119,6 +133,9 @@ def transfer_from_row(row: asyncpg.Record) -> Transfer:
         created_at=row["created_at"],
         posted_at=row["posted_at"],
         initiator_id=row["initiator_id"],
+        # Selected only where they are shown (see TRANSFER_DETAIL): absent reads as None.
+        metadata=row.get("metadata"),
+        expires_at=row.get("expires_at"),
     )
 
 

@@ -11,6 +11,7 @@ from transakt.errors import EmailTaken, Unauthorized, WalletExists
 from transakt.models import Transfer, User, Wallet
 from transakt.storage.records import (
     TRANSFER_COLUMNS,
+    TRANSFER_DETAIL,
     WALLET_COLUMNS,
     IdempotencyRecord,
     StoredAnswer,
@@ -239,9 +240,7 @@ class Repository:
 
     async def transfer(self, transfer_id: str) -> Transfer | None:
         """A transfer by id."""
-        row = await self.pool.fetchrow(
-            f"SELECT {TRANSFER_COLUMNS} FROM transfers WHERE id = $1", transfer_id
-        )
+        row = await self.pool.fetchrow(TRANSFER_DETAIL, transfer_id)
         return None if row is None else transfer_from_row(row)
 
     async def history(

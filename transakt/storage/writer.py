@@ -50,7 +50,9 @@ def _transfer_ids(operation: LedgerOperation) -> tuple[str, ...]:
         return (operation.id,)
     if isinstance(operation, Settlement):
         return (operation.transfer_id,)
-    return tuple(transfer.id for transfer in operation.transfers)
+    return tuple(transfer.id for transfer in operation.transfers) + tuple(
+        settlement.transfer_id for settlement in operation.settlements
+    )
 
 
 _Item = tuple[LedgerOperation, "asyncio.Future[Any]"]

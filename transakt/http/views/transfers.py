@@ -35,6 +35,7 @@ async def create_transfer(request: web.Request) -> web.Response:
         amount=body.amount,
         currency=body.currency,
         memo=body.memo,
+        metadata=body.metadata,
     )
     service = service_of(request)
 
@@ -100,9 +101,17 @@ async def create_batch(request: web.Request) -> web.Response:
         currency=body.currency,
         atomic=body.mode == "atomic",
         items=tuple(
-            BatchItem(item.to_wallet, item.to_email, item.amount, item.memo, item.reference)
+            BatchItem(
+                item.to_wallet,
+                item.to_email,
+                item.amount,
+                item.memo,
+                item.reference,
+                item.metadata,
+            )
             for item in body.transfers
         ),
+        metadata=body.metadata,
     )
     batches = node_of(request).batches
 
