@@ -5,7 +5,16 @@ from __future__ import annotations
 from aiohttp import web
 
 from transakt.http.constants import API_PREFIX
-from transakt.http.views import auth, bank_account, banking, dashboard, ops, transfers, wallets
+from transakt.http.views import (
+    auth,
+    bank_account,
+    banking,
+    dashboard,
+    history,
+    ops,
+    transfers,
+    wallets,
+)
 from transakt.http.views.live import live
 
 __all__ = ["setup_routes"]
@@ -53,6 +62,13 @@ def setup_routes(app: web.Application) -> None:
                 f"{API_PREFIX}/wallets/{{id}}/transactions",
                 wallets.wallet_history,
                 name="wallet_history",
+            ),
+            web.get(f"{API_PREFIX}/wallets/{{id}}/statement", history.statement, name="statement"),
+            web.get(f"{API_PREFIX}/wallets/{{id}}/balance", history.balance_at, name="balance_at"),
+            web.get(
+                f"{API_PREFIX}/wallets/{{id}}/balance/daily",
+                history.daily_balances,
+                name="daily_balances",
             ),
             web.post(f"{API_PREFIX}/transfers", transfers.create_transfer, name="create_transfer"),
             web.get(f"{API_PREFIX}/transfers/{{id}}", transfers.get_transfer, name="get_transfer"),
