@@ -401,3 +401,15 @@ async def test_only_the_owner_reads_a_wallets_past(
     assert missing.status == 404 and missing.error_code == "not_found"
     anonymous = await api.get(f"/api/v1/wallets/{alice.wallet_id}/{path}")
     assert anonymous.status == 401
+
+
+async def test_the_openapi_document_describes_the_filters_and_endpoints(api: Api) -> None:
+    document = (await api.get("/api/v1/openapi.json")).body
+    history_page = document["paths"]["/api/v1/wallets/{id}/transactions"]["get"]
+    names = {parameter.get("name") for parameter in history_page["parameters"]}
+    assert {"kind", "status", "counterparty", "from", "to", "min_amount", "max_amount"} <= names
+    statement = document["paths"]["/api/v1/wallets/{id}/statement"]["get"]
+    assert "text/csv" in statement["responses"]["200"]["content"]
+    for path in ("balance", "balance/daily"):
+        operation = document["paths"][f"/api/v1/wallets/{{id}}/{path}"]["get"]
+        assert {"403", "404", "422"} <= set(operation["responses"])
