@@ -413,3 +413,52 @@ async def test_the_openapi_document_describes_the_filters_and_endpoints(api: Api
     for path in ("balance", "balance/daily"):
         operation = document["paths"][f"/api/v1/wallets/{{id}}/{path}"]["get"]
         assert {"403", "404", "422"} <= set(operation["responses"])
+
+
+async def test_a_long_statement_streams_in_chunks_and_adds_up(
+    api: Api, make_user: MakeUser, wallet_pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payer = await make_user(balance=1_000_000)
+    payee = await make_user()
+    payments = [
+        NewTransfer(
+            id=f"trf_{uuid.uuid4().hex}",
+            kind="p2p",
+            status="posted",
+            from_account=payer.wallet_id,
+            to_account=payee.wallet_id,
+            amount=1 + n % 97,
+            currency="EUR",
+            memo=f"-{n}" if n % 2 else f"+{n}",
+            initiator_id=payer.user_id,
+        )
+        for n in range(1_200)
+    ]
+    async with wallet_pool.acquire() as connection:
+        result = await commit_batch(connection, payments)
+    assert all(type(outcome).__name__ == "Applied" for outcome in result.outcomes)
+    now = datetime.now(UTC)
+    path = f"/api/v1/wallets/{payer.wallet_id}/statement"
+    params = {
+        "from": (now - timedelta(hours=1)).isoformat(),
+        "to": (now + timedelta(hours=1)).isoformat(),
+    }
+    answer = await api.get(path, token=payer.token, params=params)
+    assert answer.status == 200
+    assert answer.headers.get("Transfer-Encoding") == "chunked"
+    rows = read_csv(answer.text)
+    assert len(rows) == 1 + 1 + 1_200 + 1  # opening, the funding, the payments, closing
+    running = int(rows[0]["running_balance"])
+    for line in rows[1:-1]:
+        running += int(line["amount"])
+        assert int(line["running_balance"]) == running
+        assert line["memo"].startswith(("'-", "'+", "test funding"))
+    wallet = await api.get(f"/api/v1/wallets/{payer.wallet_id}", token=payer.token)
+    assert int(rows[-1]["running_balance"]) == running == wallet.body["balance"]
+
+    # A period holding more transfers than a statement lists is refused before any byte.
+    monkeypatch.setattr("transakt.services.history.MAX_STATEMENT_ROWS", 1_000)
+    refused = await api.get(path, token=payer.token, params=params)
+    assert refused.status == 422
+    assert refused.error_code == "validation_error"
+    assert "shorter period" in refused.body["error"]["message"]
