@@ -84,15 +84,25 @@ async def statement(request: web.Request) -> web.StreamResponse:
         await response.prepare(request)
         # From here on the status is sent: a failure can only cut the body short (the closing
         # balance row is then missing, which tells a reader the file is incomplete).
-        rows = [HEADER, opening_row(period)]
-        running = period.opening_balance
-        async for line in period.lines():
-            rows.append(line_row(line))
-            running = line.running_balance
-            if len(rows) >= _CHUNK_LINES:
-                await response.write(encode_rows(rows))
-                rows = []
-        rows.append(closing_row(period, running))
-        await response.write(encode_rows(rows))
+        try:
+            rows = [HEADER, opening_row(period)]
+            running = period.opening_balance
+            async for line in period.lines():
+                rows.append(line_row(line))
+                running = line.running_balance
+                if len(rows) >= _CHUNK_LINES:
+                    await response.write(encode_rows(rows))
+                    rows = []
+            rows.append(closing_row(period, running))
+            await response.write(encode_rows(rows))
+        except ConnectionError:
+            return response  # the client left
+        except Exception:
+            # No error answer can follow a started body: end the connection without the
+            # final chunk, so the client sees a broken transfer rather than a short file.
+            logger.exception("statement of %s failed while streaming", wallet_id)
+            if request.transport is not None:
+                request.transport.close()
+            return response
     await response.write_eof()
     return response
