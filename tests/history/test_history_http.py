@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 import pytest
 from httpkit import Api, MakeUser, Person, pay_body
+from waits import wait_until
 
 from transakt.http.statement_csv import HEADER, safe_cell
 from transakt.storage.ledger import commit_batch
@@ -462,3 +463,48 @@ async def test_a_long_statement_streams_in_chunks_and_adds_up(
     assert refused.status == 422
     assert refused.error_code == "validation_error"
     assert "shorter period" in refused.body["error"]["message"]
+
+
+async def test_a_client_leaving_mid_statement_frees_its_snapshot(
+    api: Api, make_user: MakeUser, wallet_pool: asyncpg.Pool
+) -> None:
+    payer = await make_user(balance=1_000_000)
+    payee = await make_user()
+    payments = [
+        NewTransfer(
+            id=f"trf_{uuid.uuid4().hex}",
+            kind="p2p",
+            status="posted",
+            from_account=payer.wallet_id,
+            to_account=payee.wallet_id,
+            amount=3,
+            currency="EUR",
+            memo="x" * 400,
+            initiator_id=payer.user_id,
+        )
+        for _ in range(5_000)
+    ]
+    async with wallet_pool.acquire() as connection:
+        await commit_batch(connection, payments)
+    now = datetime.now(UTC)
+    params = {
+        "from": (now - timedelta(hours=1)).isoformat(),
+        "to": (now + timedelta(hours=1)).isoformat(),
+    }
+    path = f"/api/v1/wallets/{payer.wallet_id}/statement"
+    async with api.client.get(path, headers=payer.headers, params=params) as response:
+        assert response.status == 200
+        first = await response.content.readany()
+        assert first.startswith(b"date,id,kind")
+        response.close()  # hang up with most of the 2 MB unread
+
+    async def no_statement_left_open() -> bool:
+        held = await wallet_pool.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND state LIKE 'idle in transaction%' AND query LIKE '%moment%'"
+        )
+        return held == 0
+
+    await wait_until(no_statement_left_open, "the statement's snapshot to end")
+    again = await api.get(path, token=payer.token, params=params)
+    assert again.status == 200 and len(read_csv(again.text)) == 5_003

@@ -4,8 +4,8 @@ balances at an instant and per day), without summing its whole history on each c
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Final
@@ -168,28 +168,29 @@ class Statement:
     opening_balance: int
     closing_balance: int
     rows: int
-    _source: AsyncIterator[StatementRow] = field(repr=False)
+    _source: AsyncGenerator[StatementRow, None] = field(repr=False)
 
-    async def lines(self) -> AsyncIterator[StatementLine]:
+    async def lines(self) -> AsyncGenerator[StatementLine, None]:
         """The lines, each with the posted balance after it (pending and voided lines leave
         it as it was: they never moved it)."""
         running = self.opening_balance
-        async for row in self._source:
-            incoming = row.to_account == self.wallet_id
-            signed = row.amount if incoming else -row.amount
-            if row.status == "posted":
-                running += signed
-            yield StatementLine(
-                moment=row.moment,
-                id=row.id,
-                kind=row.kind,
-                status=row.status,
-                counterparty=row.from_account if incoming else row.to_account,
-                amount=signed,
-                currency=row.currency,
-                memo=row.memo,
-                running_balance=running,
-            )
+        async with aclosing(self._source) as source:
+            async for row in source:
+                incoming = row.to_account == self.wallet_id
+                signed = row.amount if incoming else -row.amount
+                if row.status == "posted":
+                    running += signed
+                yield StatementLine(
+                    moment=row.moment,
+                    id=row.id,
+                    kind=row.kind,
+                    status=row.status,
+                    counterparty=row.from_account if incoming else row.to_account,
+                    amount=signed,
+                    currency=row.currency,
+                    memo=row.memo,
+                    running_balance=running,
+                )
 
 
 class HistoryService:

@@ -3,7 +3,7 @@ and a statement's rows (migration 0012's indexes and table)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -280,7 +280,7 @@ class HistoryStore:
     @staticmethod
     async def statement_rows(
         connection: Connection, account_id: str, start: datetime, end: datetime
-    ) -> AsyncIterator[StatementRow]:
+    ) -> AsyncGenerator[StatementRow, None]:
         """A statement's transfers in order, read in batches (inside ``snapshot``)."""
         async for row in connection.cursor(_STATEMENT_ROWS, account_id, start, end, prefetch=500):
             yield StatementRow(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from contextlib import aclosing
 from typing import Final
 
 from aiohttp import web
@@ -87,12 +88,13 @@ async def statement(request: web.Request) -> web.StreamResponse:
         try:
             rows = [HEADER, opening_row(period)]
             running = period.opening_balance
-            async for line in period.lines():
-                rows.append(line_row(line))
-                running = line.running_balance
-                if len(rows) >= _CHUNK_LINES:
-                    await response.write(encode_rows(rows))
-                    rows = []
+            async with aclosing(period.lines()) as lines:
+                async for line in lines:
+                    rows.append(line_row(line))
+                    running = line.running_balance
+                    if len(rows) >= _CHUNK_LINES:
+                        await response.write(encode_rows(rows))
+                        rows = []
             rows.append(closing_row(period, running))
             await response.write(encode_rows(rows))
         except ConnectionError:
