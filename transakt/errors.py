@@ -30,6 +30,7 @@ __all__ = [
     "Overloaded",
     "RateLimited",
     "RecipientUnverified",
+    "RefundRefused",
     "TransaktError",
     "Unauthorized",
     "ValidationFailed",
@@ -133,6 +134,13 @@ class BankAccountTaken(DomainError):
     """The bank account backs another user, whose holder has not approved this one."""
 
     code = "bank_account_taken"
+
+
+class RefundRefused(DomainError):
+    """A refund that cannot be made: more than the payment minus its refunds, or of something
+    that is not a posted payment to the caller."""
+
+    code = "refund_refused"
 
 
 class RecipientUnverified(DomainError):

@@ -20,9 +20,19 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from transakt.errors import InsufficientFunds, NotFound, RateLimited
+from transakt.errors import InsufficientFunds, NotFound, Overloaded, RateLimited
+from transakt.models import Transfer
 from transakt.runtime import Actor, Deferred
-from transakt.storage.records import Applied, Duplicate, NewTransfer, Outcome, Rejected
+from transakt.storage.records import (
+    Applied,
+    AppliedGroup,
+    Duplicate,
+    GroupOutcome,
+    NewTransfer,
+    Outcome,
+    Rejected,
+    TransferGroup,
+)
 from transakt.storage.repository import Repository
 from transakt.storage.writer import LedgerWriter
 
@@ -32,6 +42,35 @@ class Debit:
     """Approve and commit a transfer paid from this wallet (posted, or a pending hold)."""
 
     transfer: NewTransfer
+
+
+@dataclass(frozen=True, slots=True)
+class DebitMany:
+    """Approve and commit many transfers paid from this wallet: all or none (``atomic``: one
+    transaction), or each on its own, in order. One message, so it counts as one debit for the
+    wallet's rate, and the batch is decided in one turn of the mailbox."""
+
+    transfers: tuple[NewTransfer, ...]
+    atomic: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ItemOutcome:
+    """One transfer of a DebitMany: applied (``transfer``), an id committed before
+    (``duplicate``), or refused (``error``)."""
+
+    transfer: Transfer | None = None
+    duplicate: str | None = None
+    error: Exception | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ManyOutcome:
+    """The answer to a DebitMany: each transfer's outcome in order, or (``refused``) why none
+    of them applied."""
+
+    outcomes: tuple[ItemOutcome, ...] = ()
+    refused: Exception | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +124,9 @@ class WalletActor(Actor):
         # Tells this instance's notices from those of an instance that crashed before it.
         self._incarnation = object()
         # Approved debits whose commit has not finished: amount and transfer id, by commit.
-        self._in_flight: dict[asyncio.Future[Outcome], tuple[int, str]] = {}
+        self._in_flight: dict[asyncio.Future[Any], tuple[int, str]] = {}
+        # The transfers of atomic groups in flight (a duplicate among them gives its amount back).
+        self._groups: dict[asyncio.Future[Any], tuple[NewTransfer, ...]] = {}
         # The same, for keyed transfers, by id: a retry arriving meanwhile joins the original.
         self._keyed: dict[str, asyncio.Future[Outcome]] = {}
 
@@ -116,6 +157,8 @@ class WalletActor(Actor):
         """Handle a Debit (reply deferred until durable) or a commit-failure notice."""
         if isinstance(message, Debit):
             return await self._debit(message.transfer)
+        if isinstance(message, DebitMany):
+            return await self._debit_many(message)
         if isinstance(message, _CommitFailed):
             if message.incarnation is not self._incarnation:
                 return None  # the previous instance's failure: this one loaded fresh state
@@ -155,6 +198,64 @@ class WalletActor(Actor):
         committed.add_done_callback(self._commit_finished)
         return Deferred(committed)
 
+    async def _debit_many(self, message: DebitMany) -> Deferred[ManyOutcome] | ManyOutcome:
+        wait = self._admit()
+        if wait:
+            assert self._rate is not None
+            return ManyOutcome(refused=self._rate.refusal(wait))
+        if self._stale or not self.exists:
+            await self._reload()
+            if not self.exists:
+                return ManyOutcome(refused=NotFound("no such wallet", wallet=self.wallet_id))
+        transfers = message.transfers
+        if message.atomic:
+            return await self._debit_group(transfers)
+        decided: list[ItemOutcome | asyncio.Future[Outcome]] = []
+        reloaded = False
+        for transfer in transfers:
+            if transfer.amount > self.available and not reloaded:
+                await self._reload()  # once per batch: the bound may be stale, not each time
+                reloaded = True
+            if transfer.amount > self.available:
+                decided.append(ItemOutcome(error=self._short(transfer.amount)))
+                continue
+            try:
+                committed = self._writer.submit(transfer)
+            except Overloaded as error:
+                decided.append(ItemOutcome(error=error))
+                continue
+            self.available -= transfer.amount
+            self._in_flight[committed] = (transfer.amount, transfer.id)
+            committed.add_done_callback(self._commit_finished)
+            decided.append(committed)
+        return Deferred(_each_answered(decided))
+
+    async def _debit_group(
+        self, transfers: tuple[NewTransfer, ...]
+    ) -> Deferred[ManyOutcome] | ManyOutcome:
+        total = sum(transfer.amount for transfer in transfers)
+        if total > self.available:
+            await self._reload()
+            if total > self.available:
+                return ManyOutcome(refused=self._short(total))
+        try:
+            committed = self._writer.submit_group(TransferGroup(transfers))
+        except Overloaded as error:
+            return ManyOutcome(refused=error)
+        self.available -= total
+        self._in_flight[committed] = (total, "")
+        self._groups[committed] = transfers
+        committed.add_done_callback(self._commit_finished)
+        return Deferred(_group_answered(committed))
+
+    def _short(self, amount: int) -> InsufficientFunds:
+        return InsufficientFunds(
+            "the wallet's available balance does not cover the amount",
+            wallet=self.wallet_id,
+            available=max(self.available, 0),
+            amount=amount,
+        )
+
     def _admit(self) -> float:
         """0 when the rate lets one more debit through now (taking its token), else the wait."""
         rate = self._rate
@@ -171,9 +272,10 @@ class WalletActor(Actor):
             return 0.0
         return (1.0 - self._tokens) / rate.per_second
 
-    def _commit_finished(self, committed: asyncio.Future[Outcome]) -> None:
+    def _commit_finished(self, committed: asyncio.Future[Any]) -> None:
         # A plain callback, not a message: the accounting can never be lost to a full mailbox.
         amount, transfer_id = self._in_flight.pop(committed, (0, ""))
+        group = self._groups.pop(committed, ())
         if self._keyed.get(transfer_id) is committed:
             del self._keyed[transfer_id]
         error = None if committed.cancelled() else committed.exception()
@@ -186,7 +288,13 @@ class WalletActor(Actor):
                 self.ref.tell(_CommitFailed(self._incarnation, failure))
         else:
             outcome = committed.result()
-            if not isinstance(outcome, Applied):
+            if isinstance(outcome, AppliedGroup):  # duplicates give their part back
+                self.available += sum(
+                    transfer.amount
+                    for transfer, member in zip(group, outcome.outcomes, strict=True)
+                    if isinstance(member, Duplicate)
+                )
+            elif not isinstance(outcome, Applied):
                 self.available += amount  # refused or a duplicate: give the reservation back
             if isinstance(outcome, Rejected):
                 # The database refused what this actor approved: its bound was wrong (another
@@ -199,3 +307,33 @@ async def _joined(original: asyncio.Future[Outcome], transfer_id: str) -> Outcom
     Duplicate (the caller then answers with what the original stored under its key)."""
     outcome = await asyncio.shield(original)
     return Duplicate(transfer_id) if isinstance(outcome, Applied) else outcome
+
+
+def _item(outcome: Outcome) -> ItemOutcome:
+    if isinstance(outcome, Applied):
+        return ItemOutcome(transfer=outcome.transfer)
+    if isinstance(outcome, Duplicate):
+        return ItemOutcome(duplicate=outcome.transfer_id)
+    return ItemOutcome(error=outcome.error)
+
+
+async def _each_answered(decided: list[ItemOutcome | asyncio.Future[Outcome]]) -> ManyOutcome:
+    """Each transfer's outcome once every commit finished; a commit that failed (its outcome
+    unknown) answers its transfers with that error."""
+    outcomes: list[ItemOutcome] = []
+    for item in decided:
+        if isinstance(item, ItemOutcome):
+            outcomes.append(item)
+            continue
+        try:
+            outcomes.append(_item(await asyncio.shield(item)))
+        except Exception as error:
+            outcomes.append(ItemOutcome(error=error))
+    return ManyOutcome(tuple(outcomes))
+
+
+async def _group_answered(committed: asyncio.Future[GroupOutcome]) -> ManyOutcome:
+    outcome = await asyncio.shield(committed)
+    if isinstance(outcome, Rejected):
+        return ManyOutcome(refused=outcome.error)
+    return ManyOutcome(tuple(map(_item, outcome.outcomes)))

@@ -10,7 +10,7 @@ import transakt.bankapi.errors
 import transakt.errors
 import transakt.gateway.breaker
 import transakt.storage.writer
-from transakt.actors.wallet import Debit, WalletActor
+from transakt.actors.wallet import Debit, DebitMany, ItemOutcome, ManyOutcome, WalletActor
 from transakt.config import Settings
 from transakt.errors import TransaktError
 from transakt.models import Transfer
@@ -48,6 +48,7 @@ def wallet_codec() -> Codec:
     project (by class name; each node runs the same code, so each knows them all)."""
     codec = Codec()
     codec.register(Debit, NewTransfer, IdempotencyRecord, Applied, Duplicate, Rejected, Transfer)
+    codec.register(DebitMany, ItemOutcome, ManyOutcome)  # batches
     assert _ERROR_MODULES  # imported for their classes
     codec.register_error(TransaktError)
     for error in _subclasses(TransaktError):

@@ -36,9 +36,11 @@ from transakt.runtime import ActorSystem, RestartPolicy
 from transakt.services.accounts import Accounts
 from transakt.services.bank_links import BankLinks
 from transakt.services.banking import BankingService
+from transakt.services.batches import BatchService
 from transakt.services.email_verification import EmailVerification
 from transakt.services.housekeeping import Housekeeping
 from transakt.services.idempotency import Idempotency
+from transakt.services.refunds import RefundService
 from transakt.services.sessions import Sessions
 from transakt.services.throttle import Throttle
 from transakt.services.wallets import WalletService
@@ -59,6 +61,8 @@ class Node:
 
     settings: Settings
     service: WalletService
+    batches: BatchService
+    refunds: RefundService
     banking: BankingService
     gateway: BankGateway
     system: ActorSystem
@@ -234,6 +238,11 @@ async def open_node(settings: Settings, services: ResolvedServices) -> AsyncIter
         yield Node(
             settings=settings,
             service=service,
+            # A batch of 1,000 waits for two or three group commits: more than one payment.
+            refunds=RefundService(service, pool),
+            batches=BatchService(
+                service, pool, system, request_timeout=3 * settings.request_timeout_seconds
+            ),
             banking=BankingService(service, writer, gateway, links, throttle),
             gateway=gateway,
             system=system,

@@ -240,6 +240,24 @@ def paths() -> Json:
                 parameters=[_param("IdempotencyKey")],
             )
         },
+        f"{api}/transfers/batch": {
+            "post": _operation(
+                "create_batch",
+                "Up to 1,000 payments from one wallet. atomic: all are made in one transaction "
+                "or none (201, or the refusal naming the payment at fault with index); "
+                "independent: each is made or refused on its own (200, a result per payment). "
+                "A reference pays once whichever batch carries it; an Idempotency-Key replays "
+                "the whole answer. Counts as one payment for the wallet's rate.",
+                {
+                    **_ok("201", "atomic: every payment made", "BatchResult", replayable=True),
+                    **_ok("200", "independent: each payment's outcome", "BatchResult"),
+                    **_errors("ValidationError", "Forbidden", "NotFound", "Conflict"),
+                    **_errors("TooLarge", "TooMany", "Unavailable"),
+                },
+                body="BatchTransferRequest",
+                parameters=[_param("IdempotencyKey")],
+            )
+        },
         f"{api}/recipients": {
             "get": _operation(
                 "recipient",
@@ -265,6 +283,29 @@ def paths() -> Json:
                 "get_transfer",
                 "One transfer (visible to both parties)",
                 {**_ok("200", "", "Transfer"), **_errors("NotFound")},
+                parameters=[_param("TransferId")],
+            )
+        },
+        f"{api}/transfers/{{id}}/refund": {
+            "post": _operation(
+                "create_refund",
+                "The payee pays a posted payment back, in full (no amount: all that is left) or "
+                "in part; refunds never add up to more than the payment (refund_refused). The "
+                "answer is the refund, a transfer with refund_of naming the payment.",
+                {
+                    **_ok("201", "the refund, posted", "Refund", replayable=True),
+                    **_errors("ValidationError", "Forbidden", "NotFound", "Conflict"),
+                    **_errors("TooMany", "Unavailable"),
+                },
+                body="RefundRequest",
+                parameters=[_param("TransferId"), _param("IdempotencyKey")],
+            )
+        },
+        f"{api}/transfers/{{id}}/refunds": {
+            "get": _operation(
+                "list_refunds",
+                "The refunds of a payment, oldest first (both parties)",
+                {**_ok("200", "", "TransferList"), **_errors("NotFound")},
                 parameters=[_param("TransferId")],
             )
         },

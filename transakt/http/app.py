@@ -9,7 +9,6 @@ from aiohttp import web
 
 from transakt.composition.node import open_node
 from transakt.config import ResolvedServices, Settings
-from transakt.http.constants import MAX_BODY_BYTES
 from transakt.http.keys import NODE_KEY, SETTINGS_KEY
 from transakt.http.metrics import HTTP_METRICS_KEY, HttpMetrics, join_node_registry
 from transakt.http.middlewares import front_door
@@ -18,7 +17,7 @@ from transakt.http.routes import setup_routes
 from transakt.http.views.live import close_live_connections
 from transakt.loop import run as run_loop
 from transakt.web.headers import AccessLogger
-from transakt.web.json import dumps
+from transakt.web.json import MAX_LARGE_BODY_BYTES, dumps
 from transakt.web.server import serve
 
 __all__ = ["create_app", "run"]
@@ -35,7 +34,7 @@ def create_app(settings: Settings, services: ResolvedServices) -> web.Applicatio
     app = web.Application(
         # One layer: request id, metrics, errors, authentication and headers (see front_door).
         middlewares=[front_door(metrics)],
-        client_max_size=MAX_BODY_BYTES,
+        client_max_size=MAX_LARGE_BODY_BYTES,  # each endpoint narrows it (read_json_object)
     )
     app[SETTINGS_KEY] = settings
     app[HTTP_METRICS_KEY] = metrics

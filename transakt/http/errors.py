@@ -24,6 +24,7 @@ from transakt.errors import (
     Overloaded,
     RateLimited,
     RecipientUnverified,
+    RefundRefused,
     Unauthorized,
     ValidationFailed,
     VerificationFailed,
@@ -68,6 +69,7 @@ _STATUS_BY_CLASS: Final[Mapping[type[DomainError], int]] = {
     InsufficientFunds: 409,
     BankAccountTaken: 409,
     RecipientUnverified: 409,
+    RefundRefused: 409,
     RateLimited: 429,
     # nginx's "client closed request": nobody reads it, but logs and metrics tell it apart.
     ClientDisconnected: 499,

@@ -17,6 +17,7 @@ from transakt.http._openapi_components import (
     throttled_response,
 )
 from transakt.http._openapi_paths import paths
+from transakt.http.ledger_schemas import BatchBody, RefundBody
 from transakt.http.schemas import (
     ApproveBody,
     BankConfirmBody,
@@ -35,6 +36,35 @@ OPENAPI_KEY = web.AppKey("openapi", bytes)
 
 _REF: Final = "#/components/schemas/{model}"
 
+BATCH_RESULT: Final[Json] = {
+    "type": "object",
+    "required": ["mode", "applied", "refused", "results"],
+    "properties": {
+        "mode": {"type": "string", "enum": ["atomic", "independent"]},
+        "applied": {"type": "integer", "description": "payments made"},
+        "refused": {"type": "integer", "description": "payments refused (independent only)"},
+        "results": {
+            "type": "array",
+            "description": "one per payment, in the batch's order",
+            "items": {
+                "type": "object",
+                "required": ["index", "reference", "status"],
+                "properties": {
+                    "index": {"type": "integer"},
+                    "reference": {"type": ["string", "null"]},
+                    "status": {"type": "string", "enum": ["applied", "refused"]},
+                    "transfer": {"$ref": "#/components/schemas/Transfer"},
+                    "error": {
+                        "type": "object",
+                        "description": "the refusal, as an error body's error object",
+                        "required": ["code", "message"],
+                    },
+                },
+            },
+        },
+    },
+}
+
 
 def _request_schema(model: type[BaseModel], name: str) -> Json:
     schema = model.model_json_schema(ref_template=_REF)
@@ -49,6 +79,9 @@ def build_openapi(settings: Settings) -> Json:
     transfer = _request_schema(TransferBody, "TransferRequest")
     transfer["description"] = "give exactly one of to_wallet and to_email"
     transfer["oneOf"] = [{"required": ["to_wallet"]}, {"required": ["to_email"]}]
+    batch = _request_schema(BatchBody, "BatchTransferRequest")
+    batch_item = batch.pop("$defs")["BatchItemBody"]
+    batch_item["oneOf"] = transfer["oneOf"]
     responses = {
         name: (
             throttled_response(description)
@@ -79,6 +112,30 @@ def build_openapi(settings: Settings) -> Json:
                 "LoginRequest": _request_schema(LoginBody, "LoginRequest"),
                 "CreateWalletRequest": _request_schema(CreateWalletBody, "CreateWalletRequest"),
                 "TransferRequest": transfer,
+                "BatchTransferRequest": batch,
+                "BatchItemBody": batch_item,
+                "BatchResult": BATCH_RESULT,
+                "RefundRequest": _request_schema(RefundBody, "RefundRequest"),
+                "Refund": {
+                    "allOf": [
+                        {"$ref": "#/components/schemas/Transfer"},
+                        {
+                            "type": "object",
+                            "required": ["refund_of"],
+                            "properties": {"refund_of": {"type": "string"}},
+                        },
+                    ]
+                },
+                "TransferList": {
+                    "type": "object",
+                    "required": ["items"],
+                    "properties": {
+                        "items": {
+                            "type": "array",
+                            "items": {"$ref": "#/components/schemas/Transfer"},
+                        }
+                    },
+                },
                 "BankTransferRequest": _request_schema(BankTransferBody, "BankTransferRequest"),
                 "ChangePasswordRequest": _request_schema(
                     ChangePasswordBody, "ChangePasswordRequest"

@@ -12,6 +12,7 @@ from transakt.http.views import (
     dashboard,
     history,
     ops,
+    refunds,
     transfers,
     wallets,
 )
@@ -71,7 +72,14 @@ def setup_routes(app: web.Application) -> None:
                 name="daily_balances",
             ),
             web.post(f"{API_PREFIX}/transfers", transfers.create_transfer, name="create_transfer"),
+            web.post(f"{API_PREFIX}/transfers/batch", transfers.create_batch, name="create_batch"),
             web.get(f"{API_PREFIX}/transfers/{{id}}", transfers.get_transfer, name="get_transfer"),
+            web.post(
+                f"{API_PREFIX}/transfers/{{id}}/refund", refunds.create_refund, name="create_refund"
+            ),
+            web.get(
+                f"{API_PREFIX}/transfers/{{id}}/refunds", refunds.list_refunds, name="list_refunds"
+            ),
             web.get(f"{API_PREFIX}/recipients", transfers.recipient, name="recipient"),
             web.get(f"{API_PREFIX}/live", live, name="live"),
             web.post(f"{API_PREFIX}/deposits", banking.create_deposit, name="create_deposit"),

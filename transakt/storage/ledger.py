@@ -19,16 +19,25 @@ from typing import Any
 
 import asyncpg
 
-from transakt.errors import CurrencyMismatch, InsufficientFunds, NotFound, ValidationFailed
+from transakt.errors import (
+    CurrencyMismatch,
+    InsufficientFunds,
+    NotFound,
+    RefundRefused,
+    ValidationFailed,
+)
 from transakt.models import Transfer
 from transakt.storage.records import (
     Applied,
+    AppliedGroup,
     Duplicate,
+    GroupOutcome,
     LedgerOperation,
     NewTransfer,
     Outcome,
     Rejected,
     Settlement,
+    TransferGroup,
 )
 from transakt.storage.typing import Connection
 
@@ -54,7 +63,7 @@ _NO_IDEMPOTENCY = (None, None, None, None)
 class BatchResult:
     """Outcomes in the order of the operations, and each touched wallet's state after commit."""
 
-    outcomes: list[Outcome]
+    outcomes: list[Outcome | GroupOutcome]
     wallets: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
@@ -84,6 +93,10 @@ async def commit_batch(
 
 def _domain_error(error: asyncpg.PostgresError) -> Exception:
     constraint = getattr(error, "constraint_name", None) or ""
+    if constraint == "refund_exceeds_original":
+        return RefundRefused("refunds of a payment never add up to more than the payment")
+    if constraint == "refund_of_a_posted_payment":
+        return RefundRefused("only a posted payment can be refunded, back to its payer")
     if constraint == "wallet_not_overdrawn" or "pending" in constraint:
         return InsufficientFunds("the wallet's available balance does not cover the amount")
     if constraint.startswith("transfers_") and "currency" in constraint:
@@ -106,6 +119,8 @@ async def _apply(connection: Connection, operations: Sequence[LedgerOperation]) 
     for operation in operations:
         if isinstance(operation, NewTransfer):
             creates.append(operation)
+        elif isinstance(operation, TransferGroup):
+            creates.extend(operation.transfers)  # refused together: one operation to retry
         else:
             settles.append(operation)
 
@@ -171,13 +186,20 @@ async def _apply(connection: Connection, operations: Sequence[LedgerOperation]) 
 
     # Not applied: the id exists already, was repeated earlier in the batch, or (a settlement)
     # names a transfer that is no longer pending.
-    outcomes: list[Outcome] = []
+    outcomes: list[Outcome | GroupOutcome] = []
     create_position = settle_position = 0
     for operation in operations:
         if isinstance(operation, NewTransfer):
             create_position += 1
             outcome = applied_creates.get(create_position)
             outcomes.append(outcome if outcome is not None else Duplicate(operation.id))
+        elif isinstance(operation, TransferGroup):
+            members: list[Applied | Duplicate] = []
+            for transfer in operation.transfers:
+                create_position += 1
+                applied = applied_creates.get(create_position)
+                members.append(applied if isinstance(applied, Applied) else Duplicate(transfer.id))
+            outcomes.append(AppliedGroup(tuple(members)))
         else:
             settle_position += 1
             outcome = applied_settles.get(settle_position)

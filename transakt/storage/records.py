@@ -54,7 +54,14 @@ class Settlement:
     reason: str | None = None
 
 
-LedgerOperation = NewTransfer | Settlement
+@dataclass(frozen=True, slots=True)
+class TransferGroup:
+    """Transfers that commit together or not at all (an atomic batch): one operation."""
+
+    transfers: tuple[NewTransfer, ...]
+
+
+LedgerOperation = NewTransfer | Settlement | TransferGroup
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +85,17 @@ class Rejected:
     error: Exception
 
 
+@dataclass(frozen=True, slots=True)
+class AppliedGroup:
+    """A group committed: each transfer's outcome (Applied, or Duplicate for an id that existed
+    already), in the group's order."""
+
+    outcomes: tuple[Applied | Duplicate, ...]
+
+
 Outcome = Applied | Duplicate | Rejected
+#: What a TransferGroup's commit answers: all of it, or (Rejected) none of it.
+GroupOutcome = AppliedGroup | Rejected
 
 TRANSFER_COLUMNS = (
     "id, kind, status, from_account, to_account, amount, currency, memo, reason, "

@@ -14,14 +14,21 @@ import contextlib
 import logging
 import time
 from collections import deque
-from typing import Final
+from typing import Any, Final, cast
 
 import asyncpg
 
 from transakt.errors import Overloaded
 from transakt.runtime import RestartPolicy, TaskSupervisor
 from transakt.storage.ledger import commit_batch
-from transakt.storage.records import LedgerOperation, NewTransfer, Outcome
+from transakt.storage.records import (
+    GroupOutcome,
+    LedgerOperation,
+    NewTransfer,
+    Outcome,
+    Settlement,
+    TransferGroup,
+)
 
 log = logging.getLogger("transakt.ledger")
 
@@ -38,8 +45,15 @@ class LedgerUnavailable(Overloaded):
     code = "ledger_unavailable"
 
 
-def _transfer_id(operation: LedgerOperation) -> str:
-    return operation.id if isinstance(operation, NewTransfer) else operation.transfer_id
+def _transfer_ids(operation: LedgerOperation) -> tuple[str, ...]:
+    if isinstance(operation, NewTransfer):
+        return (operation.id,)
+    if isinstance(operation, Settlement):
+        return (operation.transfer_id,)
+    return tuple(transfer.id for transfer in operation.transfers)
+
+
+_Item = tuple[LedgerOperation, "asyncio.Future[Any]"]
 
 
 class LedgerWriter:
@@ -59,7 +73,7 @@ class LedgerWriter:
         self._batch_max = batch_max
         self._queue_max = queue_max
         self._retry_delay = retry_delay
-        self._queue: deque[tuple[LedgerOperation, asyncio.Future[Outcome]]] = deque()
+        self._queue: deque[_Item] = deque()
         self._wakeup = asyncio.Event()
         #: The writer loops: restarted when they crash, stopped by ``stop()``.
         self.tasks = TaskSupervisor("ledger-writer", restart=_RESTARTS)
@@ -103,32 +117,59 @@ class LedgerWriter:
             if not future.done():
                 future.set_exception(LedgerUnavailable("the ledger writer stopped"))
 
-    def submit(self, operation: LedgerOperation) -> asyncio.Future[Outcome]:
+    def submit(self, operation: NewTransfer | Settlement) -> asyncio.Future[Outcome]:
         """Queue an operation; the future resolves once its batch is committed."""
+        return cast("asyncio.Future[Outcome]", self._enqueue(operation))
+
+    def submit_group(self, group: TransferGroup) -> asyncio.Future[GroupOutcome]:
+        """Queue transfers that commit together or not at all; the future resolves with each
+        one's outcome (AppliedGroup) or with the refusal of all of them (Rejected)."""
+        return cast("asyncio.Future[GroupOutcome]", self._enqueue(group))
+
+    def _enqueue(self, operation: LedgerOperation) -> asyncio.Future[Any]:
         if self._closing:
             raise LedgerUnavailable("the ledger writer is stopping")
         if len(self._queue) >= self._queue_max:
             raise Overloaded("too many transfers are waiting to be committed", retry_after=1.0)
-        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._queue.append((operation, future))
         self._wakeup.set()
         return future
 
-    def _take_batch(self) -> list[tuple[LedgerOperation, asyncio.Future[Outcome]]]:
+    def _take_batch(self) -> list[_Item]:
         # An operation whose transfer id is in another loop's batch right now waits, in order,
         # for that batch to finish. Two batches holding the same ids (a client's concurrent
         # replays) would otherwise wait on each other's uncommitted rows and deadlock.
-        batch: list[tuple[LedgerOperation, asyncio.Future[Outcome]]] = []
-        waiting: list[tuple[LedgerOperation, asyncio.Future[Outcome]]] = []
-        while self._queue and len(batch) < self._batch_max:
+        batch: list[_Item] = []
+        waiting: list[_Item] = []
+        weight = 0
+        in_flight = self._in_flight
+        while self._queue and weight < self._batch_max:
             item = self._queue.popleft()
-            (waiting if _transfer_id(item[0]) in self._in_flight else batch).append(item)
+            operation = item[0]
+            if isinstance(operation, TransferGroup):
+                ids = _transfer_ids(operation)
+                if not in_flight.isdisjoint(ids):
+                    waiting.append(item)
+                    continue
+                in_flight.update(ids)
+                weight += len(ids)
+            else:
+                transfer_id = (
+                    operation.id if isinstance(operation, NewTransfer) else operation.transfer_id
+                )
+                if transfer_id in in_flight:
+                    waiting.append(item)
+                    continue
+                in_flight.add(transfer_id)
+                weight += 1
+            batch.append(item)
         self._queue.extendleft(reversed(waiting))
-        self._in_flight.update(_transfer_id(operation) for operation, _future in batch)
         return batch
 
-    def _finished(self, batch: list[tuple[LedgerOperation, asyncio.Future[Outcome]]]) -> None:
-        self._in_flight.difference_update(_transfer_id(operation) for operation, _ in batch)
+    def _finished(self, batch: list[_Item]) -> None:
+        for operation, _future in batch:
+            self._in_flight.difference_update(_transfer_ids(operation))
         self._wakeup.set()  # operations that waited for these ids may go now
 
     async def _run(self) -> None:
@@ -176,9 +217,7 @@ class LedgerWriter:
                 with contextlib.suppress(Exception):
                     await self._pool.release(connection)
 
-    async def _acquire(
-        self, batch: list[tuple[LedgerOperation, asyncio.Future[Outcome]]]
-    ) -> asyncpg.pool.PoolConnectionProxy | None:
+    async def _acquire(self, batch: list[_Item]) -> asyncpg.pool.PoolConnectionProxy | None:
         """A connection for the loop; None, the batch failed as unavailable, if there is none."""
         try:
             return await self._pool.acquire()
@@ -186,9 +225,7 @@ class LedgerWriter:
             self._unavailable(batch, error)
             return None
 
-    def _unavailable(
-        self, batch: list[tuple[LedgerOperation, asyncio.Future[Outcome]]], error: BaseException
-    ) -> None:
+    def _unavailable(self, batch: list[_Item], error: BaseException) -> None:
         self.failures += 1
         log.warning("ledger batch of %d failed: %r", len(batch), error)
         self._fail(
@@ -202,7 +239,7 @@ class LedgerWriter:
     async def _commit(
         self,
         connection: asyncpg.pool.PoolConnectionProxy,
-        batch: list[tuple[LedgerOperation, asyncio.Future[Outcome]]],
+        batch: list[_Item],
     ) -> bool:
         operations = [operation for operation, _future in batch]
         started = time.perf_counter()
@@ -221,9 +258,7 @@ class LedgerWriter:
         return True
 
     @staticmethod
-    def _fail(
-        batch: list[tuple[LedgerOperation, asyncio.Future[Outcome]]], error: Exception
-    ) -> None:
+    def _fail(batch: list[_Item], error: Exception) -> None:
         for _operation, future in batch:
             if not future.done():
                 future.set_exception(error)

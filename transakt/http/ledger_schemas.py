@@ -1,0 +1,74 @@
+"""Bodies of the ledger's newer endpoints: batches and refunds."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Final, Literal
+
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
+
+from transakt.http.schemas import (
+    Amount,
+    Currency,
+    OptionalEmail,
+    OptionalMemo,
+    OptionalWalletId,
+    WalletId,
+    _amount,
+    _Body,
+)
+from transakt.money import MAX_AMOUNT
+from transakt.services.batches import MAX_BATCH
+
+__all__ = ["BatchBody", "BatchItemBody", "RefundBody"]
+
+_REFERENCE: Final = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+def _reference(value: str | None) -> str | None:
+    if value is not None and not _REFERENCE.fullmatch(value):
+        raise ValueError("1 to 64 letters, digits, '.', '_', ':' or '-'")
+    return value
+
+
+Reference = Annotated[
+    str | None,
+    AfterValidator(_reference),
+    WithJsonSchema({"type": ["string", "null"], "pattern": _REFERENCE.pattern}),
+]
+
+
+class BatchItemBody(_Body):
+    """One payment: exactly one of ``to_wallet`` and ``to_email``."""
+
+    to_wallet: OptionalWalletId = None
+    to_email: OptionalEmail = None
+    amount: Amount
+    memo: OptionalMemo = None
+    reference: Reference = None
+
+
+class BatchBody(_Body):
+    """Payments from one wallet, all or none (``atomic``) or each on its own."""
+
+    from_wallet: WalletId
+    currency: Currency
+    mode: Literal["atomic", "independent"]
+    transfers: Annotated[list[BatchItemBody], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+OptionalAmount = Annotated[
+    int | None,
+    BeforeValidator(lambda value: None if value is None else _amount(value)),
+    WithJsonSchema(
+        {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_AMOUNT,
+         "description": "minor units; null or absent: all that is left"}
+    ),
+]  # fmt: skip
+
+
+class RefundBody(_Body):
+    """POST /api/v1/transfers/{id}/refund: how much (all that is left by default)."""
+
+    amount: OptionalAmount = None
+    memo: OptionalMemo = None
