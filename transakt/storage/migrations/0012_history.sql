@@ -7,16 +7,20 @@
 -- History pages walk (account, seq) newest first (0001's indexes). A filter on the other party
 -- or on the creation time would otherwise read every transfer of the wallet newer than the
 -- first match; these indexes start the walk at the matches instead.
-CREATE INDEX IF NOT EXISTS transfers_from_counterparty ON transfers (from_account, to_account, seq);
-CREATE INDEX IF NOT EXISTS transfers_to_counterparty ON transfers (to_account, from_account, seq);
+CREATE INDEX IF NOT EXISTS transfers_from_counterparty
+    ON transfers (from_account, to_account, seq);
+CREATE INDEX IF NOT EXISTS transfers_to_counterparty
+    ON transfers (to_account, from_account, seq);
 CREATE INDEX IF NOT EXISTS transfers_from_created ON transfers (from_account, created_at);
 CREATE INDEX IF NOT EXISTS transfers_to_created ON transfers (to_account, created_at);
 
 -- A balance moves only when a transfer posts, at its posted_at: these cover the sums of a
 -- period's posted amounts (index-only) and a statement's posted rows in time order.
-CREATE INDEX IF NOT EXISTS transfers_from_posted ON transfers (from_account, posted_at) INCLUDE (amount)
+CREATE INDEX IF NOT EXISTS transfers_from_posted
+    ON transfers (from_account, posted_at) INCLUDE (amount)
     WHERE status = 'posted';
-CREATE INDEX IF NOT EXISTS transfers_to_posted ON transfers (to_account, posted_at) INCLUDE (amount)
+CREATE INDEX IF NOT EXISTS transfers_to_posted
+    ON transfers (to_account, posted_at) INCLUDE (amount)
     WHERE status = 'posted';
 
 -- The posted balance of an account at the end of each UTC day, filled lazily (by readers, for
