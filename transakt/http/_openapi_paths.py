@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from transakt.http._openapi_components import ERRORS, Json, json_body, string
+from transakt.http._openapi_history import HISTORY_FILTERS, history_paths
 from transakt.http.constants import API_PREFIX, REPLAYED_HEADER
 
 __all__ = ["paths"]
@@ -213,11 +214,19 @@ def paths() -> Json:
         f"{api}/wallets/{{id}}/transactions": {
             "get": _operation(
                 "wallet_history",
-                "The wallet's transfers, newest first",
+                "The wallet's transfers, newest first, narrowed by the filters; a cursor is "
+                "good only with the filters of the page that gave it (else a 422), and an "
+                "unknown parameter is a 422",
                 {**_ok("200", "", "TransferPage"), **wallet_errors, **_errors("ValidationError")},
-                parameters=[_param("WalletId"), _param("Limit"), _param("Cursor")],
+                parameters=[
+                    _param("WalletId"),
+                    _param("Limit"),
+                    _param("Cursor"),
+                    *HISTORY_FILTERS,
+                ],
             )
         },
+        **history_paths(),
         f"{api}/transfers": {
             "post": _operation(
                 "create_transfer",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from transakt.http.auth import current_user_id
+from transakt.http.history_query import TRANSACTION_PARAMETERS, parse_filter, refuse_unknown
 from transakt.http.idempotency import answer_once
 from transakt.http.schemas import (
     CreateWalletBody,
@@ -14,6 +15,7 @@ from transakt.http.schemas import (
     validate_body,
 )
 from transakt.http.views._shared import service_of
+from transakt.http.views.history import history_of
 from transakt.models import Wallet
 from transakt.services.idempotency import IdempotencyKey
 from transakt.web.json import json_response, read_json_object
@@ -51,12 +53,18 @@ async def get_wallet(request: web.Request) -> web.Response:
 
 
 async def wallet_history(request: web.Request) -> web.Response:
-    """GET /api/v1/wallets/{id}/transactions: newest first, one page per cursor."""
+    """GET /api/v1/wallets/{id}/transactions: newest first, one page per cursor, narrowed by
+    the filters (kind, status, counterparty, from, to, min_amount, max_amount); a cursor is
+    valid with the filters of the page that gave it only."""
     user_id = current_user_id(request)
+    wallet_id = parse_path_id(request.match_info["id"], "wallet")
+    refuse_unknown(request.query, TRANSACTION_PARAMETERS)
     limit = parse_limit(request.query.get("limit"))
     cursor = parse_cursor(request.query.get("cursor"))
-    wallet_id = parse_path_id(request.match_info["id"], "wallet")
-    items, next_cursor = await service_of(request).history(user_id, wallet_id, limit, cursor)
+    where = parse_filter(request.query)
+    items, next_cursor = await history_of(request).transactions(
+        user_id, wallet_id, where, limit, cursor
+    )
     return json_response(
         {"items": [transfer.to_json() for transfer in items], "next_cursor": next_cursor}
     )
