@@ -194,3 +194,25 @@ async def test_posting_and_expiry_racing_settle_a_hold_once(
         assert total == 200
         assert (await wallet(api, payer))["pending_out"] == 0
     assert await ledger_violations(wallet_pool) == []
+
+
+async def test_history_filters_on_metadata_and_shows_it(api: Api, make_user: MakeUser) -> None:
+    payer, payee = await make_user(balance=1_000), await make_user()
+    for order, amount in (("A-1", 10), ("A-2", 20), ("17", 30)):
+        body = {
+            "from_wallet": payer.wallet_id, "to_wallet": payee.wallet_id, "amount": amount,
+            "currency": payer.wallet["currency"], "metadata": {"order": order, "n": amount},
+        }  # fmt: skip
+        assert (await api.post("/api/v1/transfers", token=payer.token, json=body)).status == 201
+    path = f"/api/v1/wallets/{payer.wallet_id}/transactions"
+    page = await api.get(path, token=payer.token, params={"metadata.order": "A-2"})
+    assert page.status == 200, page.text
+    assert [(i["amount"], i["metadata"]) for i in page.body["items"]] == [
+        (20, {"order": "A-2", "n": 20})
+    ]
+    both = await api.get(path, token=payer.token, params={"metadata.n": "30"})
+    assert [i["amount"] for i in both.body["items"]] == [30]
+    text = await api.get(path, token=payer.token, params={"metadata.order": "17"})
+    assert [i["amount"] for i in text.body["items"]] == [30]
+    bad = await api.get(path, token=payer.token, params={"metadata.bad key": "1"})
+    assert bad.status == 422

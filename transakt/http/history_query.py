@@ -37,6 +37,7 @@ TRANSACTION_PARAMETERS: Final = frozenset(
         "to",
         "min_amount",
         "max_amount",
+        "metadata.*",  # metadata.<key>=<value>, repeatable over keys
     }
 )
 
@@ -59,7 +60,10 @@ def _refuse(name: str, message: str) -> ValidationFailed:
 def refuse_unknown(query: MultiMapping[str], known: Iterable[str]) -> None:
     """A misspelt filter must not quietly widen the answer: unknown parameters are a 422."""
     allowed = set(known)
-    unknown = sorted({name for name in query if name not in allowed})
+    prefixes = tuple(name[:-1] for name in allowed if name.endswith(".*"))
+    unknown = sorted(
+        {name for name in query if name not in allowed and not name.startswith(prefixes or ("\0",))}
+    )
     if unknown:
         message = "unknown query parameter"
         raise ValidationFailed(
@@ -149,7 +153,28 @@ def parse_filter(query: MultiMapping[str]) -> HistoryFilter:
         created_to=parse_instant(_single(query, "to"), "to"),
         min_amount=_amount(_single(query, "min_amount"), "min_amount"),
         max_amount=_amount(_single(query, "max_amount"), "max_amount"),
+        metadata=_metadata(query),
     )
+
+
+_METADATA_KEY: Final = re.compile(r"metadata\.([A-Za-z0-9_.-]{1,40})")
+
+
+def _metadata(query: MultiMapping[str]) -> tuple[tuple[str, str], ...]:
+    """``metadata.<key>=<value>`` pairs (at most 5; a key given once)."""
+    pairs: list[tuple[str, str]] = []
+    for name in dict.fromkeys(name for name in query if name.startswith("metadata.")):
+        found = _METADATA_KEY.fullmatch(name)
+        if found is None:
+            raise _refuse(name, "metadata keys are 1 to 40 letters, digits, '_', '.' or '-'")
+        value = _single(query, name)
+        assert value is not None
+        if len(value) > 200:
+            raise _refuse(name, "a metadata value is at most 200 characters")
+        pairs.append((found.group(1), value))
+    if len(pairs) > 5:
+        raise _refuse("metadata", "filter on 5 metadata keys at most")
+    return tuple(pairs)
 
 
 def single(query: MultiMapping[str], name: str) -> str | None:

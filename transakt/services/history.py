@@ -77,6 +77,7 @@ def _fingerprint(where: HistoryFilter) -> str:
             rfc3339(where.created_to) or "",
             "" if where.min_amount is None else str(where.min_amount),
             "" if where.max_amount is None else str(where.max_amount),
+            ",".join(f"{key}={value}" for key, value in sorted(set(where.metadata))),
         ]
     )
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]

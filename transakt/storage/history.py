@@ -95,6 +95,9 @@ class HistoryFilter:
     created_to: datetime | None = None  # exclusive
     min_amount: int | None = None  # inclusive
     max_amount: int | None = None  # inclusive
+    #: (key, value) pairs the transfer's metadata must hold (a value of digits also matches
+    #: that integer).
+    metadata: tuple[tuple[str, str], ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -139,6 +142,14 @@ def _side(own: str, other: str, where: HistoryFilter, params: list[Any]) -> str:
         conditions.append(f"amount >= {bind(where.min_amount)}")
     if where.max_amount is not None:
         conditions.append(f"amount <= {bind(where.max_amount)}")
+    for key, value in where.metadata:
+        wanted: list[dict[str, Any]] = [{key: value}]  # the pool's codec encodes JSON
+        if value.isascii() and value.isdigit() and len(value) <= 16:
+            wanted.append({key: int(value)})
+        conditions.append(
+            "EXISTS (SELECT FROM transfer_attributes AS a WHERE a.transfer_id = transfers.id"
+            f" AND a.metadata @> ANY({bind(wanted)}::jsonb[]))"
+        )
     return " AND ".join(conditions)
 
 
@@ -153,7 +164,12 @@ def history_query(
     limit_param = f"${len(params)}"
     # Two index range scans merged, rather than an OR that cannot use the (account, seq) order.
     sql = f"""
-        SELECT {TRANSFER_COLUMNS}, seq FROM (
+        SELECT {TRANSFER_COLUMNS}, seq,
+               (SELECT a.metadata FROM transfer_attributes AS a
+                WHERE a.transfer_id = both_sides.id) AS metadata,
+               (SELECT h.expires_at FROM hold_expiries AS h
+                WHERE h.transfer_id = both_sides.id) AS expires_at
+        FROM (
             (SELECT * FROM transfers WHERE {paying} ORDER BY seq DESC LIMIT {limit_param})
             UNION ALL
             (SELECT * FROM transfers WHERE {paid} ORDER BY seq DESC LIMIT {limit_param})
