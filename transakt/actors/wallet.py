@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from transakt.actors.limits import SpendingChanged, SpendingGuard
 from transakt.errors import InsufficientFunds, NotFound, RateLimited
 from transakt.runtime import Actor, Deferred
 from transakt.storage.records import Applied, Duplicate, NewTransfer, Outcome, Rejected
@@ -72,11 +73,14 @@ class WalletActor(Actor):
         repository: Repository,
         writer: LedgerWriter,
         rate: DebitRate | None = None,
+        spending: SpendingGuard | None = None,
     ) -> None:
         self.wallet_id = wallet_id
         self._repository = repository
         self._writer = writer
         self._rate = rate
+        # Spend limits and review rules (transakt/actors/limits.py); None: neither.
+        self._spending = spending
         self._tokens = float(rate.burst) if rate is not None else 0.0
         self._refilled_at: float | None = None
         self.exists = False
@@ -122,6 +126,10 @@ class WalletActor(Actor):
             raise LedgerOutcomeUnknown(
                 f"a commit of a debit from {self.wallet_id} failed: {message.error!r}"
             )
+        if isinstance(message, SpendingChanged):
+            if self._spending is not None:
+                self._spending.stale = True  # the next payment reloads limits and spending
+            return None
         raise TypeError(f"WalletActor cannot handle {type(message).__name__}")
 
     async def _debit(self, transfer: NewTransfer) -> Deferred[Outcome] | Rejected:
@@ -147,8 +155,15 @@ class WalletActor(Actor):
                         available=max(self.available, 0),
                     )
                 )
+        if self._spending is not None:
+            judged = await self._spending.judge(transfer)  # a limit refuses, a rule holds
+            if isinstance(judged, Rejected):
+                return judged
+            transfer = judged
         self.available -= transfer.amount
         committed = self._writer.submit(transfer)
+        if self._spending is not None:
+            self._spending.count(transfer)
         self._in_flight[committed] = (transfer.amount, transfer.id)
         if transfer.idempotency is not None:
             self._keyed[transfer.id] = committed
@@ -174,6 +189,8 @@ class WalletActor(Actor):
     def _commit_finished(self, committed: asyncio.Future[Outcome]) -> None:
         # A plain callback, not a message: the accounting can never be lost to a full mailbox.
         amount, transfer_id = self._in_flight.pop(committed, (0, ""))
+        if self._spending is not None:
+            self._spending.settled(transfer_id, committed)
         if self._keyed.get(transfer_id) is committed:
             del self._keyed[transfer_id]
         error = None if committed.cancelled() else committed.exception()

@@ -5,7 +5,17 @@ from __future__ import annotations
 from aiohttp import web
 
 from transakt.http.constants import API_PREFIX
-from transakt.http.views import auth, bank_account, banking, dashboard, ops, transfers, wallets
+from transakt.http.views import (
+    auth,
+    bank_account,
+    banking,
+    dashboard,
+    ops,
+    reviews,
+    transfers,
+    wallets,
+)
+from transakt.http.views import limits as spend_limits
 from transakt.http.views.live import live
 
 __all__ = ["setup_routes"]
@@ -62,5 +72,19 @@ def setup_routes(app: web.Application) -> None:
             web.post(
                 f"{API_PREFIX}/withdrawals", banking.create_withdrawal, name="create_withdrawal"
             ),
+        ]
+    )
+    # Spend limits and fraud review (the "Ledger parity" issue).
+    app.router.add_routes(
+        [
+            web.get(f"{API_PREFIX}/wallets/{{id}}/limits", spend_limits.get_limits, name="limits"),
+            web.put(
+                f"{API_PREFIX}/wallets/{{id}}/limits", spend_limits.set_limits, name="set_limits"
+            ),
+            web.get(f"{API_PREFIX}/reviews", reviews.list_reviews, name="list_reviews"),
+            web.post(
+                f"{API_PREFIX}/reviews/{{id}}/approve", reviews.approve, name="approve_review"
+            ),
+            web.post(f"{API_PREFIX}/reviews/{{id}}/reject", reviews.reject, name="reject_review"),
         ]
     )

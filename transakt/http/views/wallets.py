@@ -13,7 +13,7 @@ from transakt.http.schemas import (
     parse_path_id,
     validate_body,
 )
-from transakt.http.views._shared import service_of
+from transakt.http.views._shared import node_of, service_of
 from transakt.models import Wallet
 from transakt.services.idempotency import IdempotencyKey
 from transakt.web.json import json_response, read_json_object
@@ -57,6 +57,7 @@ async def wallet_history(request: web.Request) -> web.Response:
     cursor = parse_cursor(request.query.get("cursor"))
     wallet_id = parse_path_id(request.match_info["id"], "wallet")
     items, next_cursor = await service_of(request).history(user_id, wallet_id, limit, cursor)
+    shown = await node_of(request).reviews.shown(user_id, items)  # held payments: their review
     return json_response(
-        {"items": [transfer.to_json() for transfer in items], "next_cursor": next_cursor}
+        {"items": [transfer.to_json() for transfer in shown], "next_cursor": next_cursor}
     )
