@@ -3,7 +3,6 @@ wallet's actor refuses, exactly past the boundary, without a query per payment."
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -11,7 +10,7 @@ import pytest
 from httpkit import Api, MakeUser, Person, pay_body
 
 from transakt.actors.limits import SpendingGuard
-from transakt.composition.node import Node, open_node
+from transakt.composition.node import open_node
 from transakt.config import ResolvedServices, Settings
 from transakt.errors import LimitExceeded
 from transakt.services.wallets import TransferRequest
@@ -81,9 +80,7 @@ async def test_a_refused_payment_does_not_count_and_the_remainder_still_passes(
     assert (await pay(api, payer, payee, 300))[0] == 201
 
 
-async def test_daily_and_monthly_limits_are_separate_windows(
-    api: Api, make_user: MakeUser
-) -> None:
+async def test_daily_and_monthly_limits_are_separate_windows(api: Api, make_user: MakeUser) -> None:
     payer, payee = await make_user(balance=10_000), await make_user()
     await put_limits(api, payer, 1_000, 1_500)
     assert (await pay(api, payer, payee, 1_000))[0] == 201
