@@ -212,3 +212,26 @@ async def test_windows_roll_over_at_utc_midnight_and_at_the_first_of_the_month(
     now = datetime(2031, 2, 1, 0, 0, 0, tzinfo=UTC)  # a new month
     assert not isinstance(await judge(100, 5), Rejected)
     assert guard.spent_today == 100 and guard.spent_this_month == 100
+
+
+async def test_payments_that_apply_together_are_refused_by_their_sum(
+    wallet_pool: asyncpg.Pool, make_user: MakeUser
+) -> None:
+    """For an atomic batch: the guard's refuse_total judges the sum, at the boundary too."""
+    payer, payee = await make_user(), await make_user()
+    await set_limits(wallet_pool, payer.wallet_id, 100, None)
+    now = datetime(2031, 3, 3, 12, 0, 0, tzinfo=UTC)
+    guard = SpendingGuard(payer.wallet_id, wallet_pool, clock=lambda: now)
+    exactly = [_payment(payer.wallet_id, payee.wallet_id, 50, n) for n in (1, 2)]
+    assert await guard.refuse_total(exactly) is None
+    one_more = [*exactly, _payment(payer.wallet_id, payee.wallet_id, 1, 3)]
+    refused = await guard.refuse_total(one_more)
+    assert isinstance(refused, Rejected) and isinstance(refused.error, LimitExceeded)
+    assert refused.error.details["remaining"] == 100
+    # Counted, then released as not applied: the whole limit is there again.
+    for transfer in exactly:
+        guard.count(transfer)
+    assert guard.spent_today == 100
+    guard.release(exactly[0].id, applied=False)
+    guard.release(exactly[1].id, applied=True)
+    assert guard.spent_today == 50

@@ -21,7 +21,7 @@ import asyncio
 import dataclasses
 import statistics
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final, Literal
@@ -233,13 +233,20 @@ class SpendingGuard:
 
     def settled(self, transfer_id: str, committed: asyncio.Future[Outcome]) -> None:
         """A commit finished: a payment that did not apply is given back."""
-        counted = self._counted.pop(transfer_id, None)
-        if counted is None:
+        if transfer_id not in self._counted:
             return
         if committed.cancelled() or committed.exception() is not None:
+            self._counted.pop(transfer_id, None)
             self.stale = True  # the outcome is unknown: count again from the database
             return
-        if isinstance(committed.result(), Applied):
+        self.release(transfer_id, applied=isinstance(committed.result(), Applied))
+
+    def release(self, transfer_id: str, *, applied: bool) -> None:
+        """The ledger answered for a counted payment: if it did not apply (refused, or a
+        duplicate of one counted before), its amount no longer counts. (For callers that
+        commit several payments in one operation, such as batches: once per payment.)"""
+        counted = self._counted.pop(transfer_id, None)
+        if counted is None or applied:
             return
         if counted.day == self._day:
             self.spent_today -= counted.amount
@@ -247,6 +254,19 @@ class SpendingGuard:
             self.spent_this_month -= counted.amount
         if counted.velocity in self._recent:
             self._recent.remove(counted.velocity)
+
+    async def refuse_total(self, transfers: Sequence[NewTransfer]) -> Rejected | None:
+        """The limits alone, for payments that apply together (an atomic batch): a refusal if
+        their sum would pass a limit. The caller counts each one that goes ahead."""
+        if self.stale:
+            await self.load()
+        total = sum(transfer.amount for transfer in transfers if transfer.kind == "p2p")
+        if self._idle or not total:
+            return None
+        now = self._clock()
+        self._roll(now)
+        refusal = self._over_limit(total, now)
+        return None if refusal is None else Rejected(refusal)
 
     # -- helpers ------------------------------------------------------------------------------
 

@@ -19,7 +19,6 @@ from transakt.storage.ledger import commit_batch
 from transakt.storage.records import (
     TRANSFER_COLUMNS,
     Applied,
-    Outcome,
     Settlement,
     transfer_from_row,
 )
@@ -195,12 +194,11 @@ async def record_decision(
             if existing is None or existing["status"] == "open":
                 return None  # a P2P transfer that was never held: nothing to review
             return Decided(_review(existing))
-        outcome: Outcome = (
-            await commit_batch(
-                connection,
-                [Settlement(transfer_id, "posted" if decision == "approved" else "voided", reason)],
-            )
-        ).outcomes[0]
+        settled = await commit_batch(
+            connection,
+            [Settlement(transfer_id, "posted" if decision == "approved" else "voided", reason)],
+        )
+        outcome = settled.outcomes[0]
         if not isinstance(outcome, Applied):
             # Settled meanwhile by something else: leave everything as it was.
             raise SettlementRefused(outcome)
@@ -210,7 +208,7 @@ async def record_decision(
 class SettlementRefused(RuntimeError):
     """The settlement did not apply; the decision's transaction is rolled back."""
 
-    def __init__(self, outcome: Outcome) -> None:
+    def __init__(self, outcome: object) -> None:
         super().__init__(f"the held transfer could not be settled: {outcome!r}")
         self.outcome = outcome
 
