@@ -155,7 +155,6 @@ class ReviewService:
         try:
             result = await record_decision(self._pool, transfer_id, decision, user_id, note, reason)
         except SettlementRefused:
-            result = None
             raise ReviewDecided("this payment is no longer held", transfer=transfer_id) from None
         if result is None:
             raise NotFound("no held payment has this id", transfer=transfer_id)
