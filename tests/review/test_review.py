@@ -230,3 +230,21 @@ async def test_a_held_payment_replays_under_its_key(review_api: Api, make_user: 
     assert again.body["id"] == transfer_id and again.body["status"] == "pending"
     payer_wallet = await wallet(review_api, payer)
     assert payer_wallet["pending_out"] == 300_000  # held once
+
+
+async def test_an_operator_does_not_decide_a_payment_they_are_a_party_to(
+    review_api: Api, make_user: MakeUser, operator: Person, database_url: str
+) -> None:
+    other_operator = await make_user(balance=1_000_000)
+    assert await grant(database_url, other_operator.email, "test") is True
+    # The operator's own held payment, and one held on its way to them.
+    own = assert_held(await pay(review_api, other_operator, operator, 300_000), "new_recipient")
+    answer = await decide(review_api, operator, own, "approve", "it is mine")
+    assert answer.status == 403 and answer.error_code == "forbidden"
+    answer = await decide(review_api, other_operator, own, "approve", "it is mine")
+    assert answer.status == 403
+    assert (await decide(review_api, operator, own, "reject", "not theirs")).status == 403
+    # Nobody decided: still held, and a third operator may.
+    third = await make_user()
+    assert await grant(database_url, third.email, "test") is True
+    assert (await decide(review_api, third, own, "approve", "checked")).status == 200

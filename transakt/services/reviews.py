@@ -25,6 +25,7 @@ from transakt.services.limits import tell_spending_changed
 from transakt.services.wallets import WalletService
 from transakt.storage.reviews import (
     Decided,
+    OwnPayment,
     ReviewRecord,
     SettlementRefused,
     is_operator,
@@ -158,6 +159,8 @@ class ReviewService:
             raise ReviewDecided("this payment is no longer held", transfer=transfer_id) from None
         if result is None:
             raise NotFound("no held payment has this id", transfer=transfer_id)
+        if isinstance(result, OwnPayment):
+            raise Forbidden("an operator does not decide a payment they are a party to")
         if isinstance(result, Decided):
             raise ReviewDecided(
                 f"this payment was {result.review.status} already; a decision is final",

@@ -26,6 +26,7 @@ from transakt.storage.typing import Connection
 
 __all__ = [
     "Decided",
+    "OwnPayment",
     "ReviewRecord",
     "SettlementRefused",
     "grant_operator",
@@ -72,6 +73,7 @@ SET status = EXCLUDED.status, decided_by = EXCLUDED.decided_by, decided_at = now
 WHERE r.status = 'open'
 RETURNING {_REVIEW_COLUMNS}
 """
+_PARTIES = "SELECT user_id FROM accounts WHERE id = ANY($1::text[]) AND user_id IS NOT NULL"
 _IS_OPERATOR = "SELECT EXISTS (SELECT FROM operators WHERE user_id = $1)"
 _GRANT = """
 INSERT INTO operators (user_id, granted_by)
@@ -93,6 +95,13 @@ class ReviewRecord:
     decided_at: datetime | None
     note: str | None
     created_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class OwnPayment:
+    """The operator is a party to this payment (payer or payee): someone else decides it."""
+
+    transfer_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,17 +179,26 @@ async def record_decision(
     operator_id: str,
     note: str,
     reason: str | None,
-) -> tuple[Transfer, ReviewRecord] | Decided | None:
+) -> tuple[Transfer, ReviewRecord] | Decided | OwnPayment | None:
     """Record an operator's decision and settle the held transfer, in one transaction.
 
     None when there is no held P2P transfer with this id; ``Decided`` when its review was
-    decided before (the transaction then changes nothing).
+    decided before, ``OwnPayment`` when the operator is a party to it (the transaction then
+    changes nothing).
     """
     async with pool.acquire() as connection, connection.transaction():
         row = await connection.fetchrow(_TRANSFER_FOR_DECISION, transfer_id)
         if row is None or row["kind"] != "p2p":
             return None
         transfer = transfer_from_row(row)
+        parties = {
+            party["user_id"]
+            for party in await connection.fetch(
+                _PARTIES, [transfer.from_wallet, transfer.to_wallet]
+            )
+        }
+        if operator_id in parties or operator_id == transfer.initiator_id:
+            return OwnPayment(transfer_id)
         decided = None
         if transfer.status == "pending":
             decided = await connection.fetchrow(
