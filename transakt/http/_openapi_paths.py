@@ -233,6 +233,7 @@ def paths() -> Json:
                 "Pay another wallet (to_wallet) or user (to_email)",
                 {
                     **_ok("201", "the posted transfer", "Transfer", replayable=True),
+                    **_ok("202", "held for review: pending, with review", "HeldTransfer"),
                     **_errors("ValidationError", "Forbidden", "NotFound", "Conflict"),
                     **_errors("TooMany", "Unavailable"),
                 },

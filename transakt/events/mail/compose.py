@@ -74,6 +74,12 @@ def _lines(delivery: MailDelivery) -> tuple[str, list[str]]:
         return f"You received {amount}", [f"{other} sent you {amount}."]
     if template == "deposited":
         return f"{amount} deposited", [f"{amount} from your bank account is now in your wallet."]
+    if template == "held":
+        return f"Your payment of {amount} is under review", [
+            f"Your payment of {amount} to {other} is being reviewed before it is sent.",
+            "The amount is reserved in your wallet meanwhile. We will write again as soon as "
+            "it is decided.",
+        ]
     if template == "withdrawn":
         return f"{amount} withdrawn", [f"{amount} left your wallet for your bank account."]
     noun = _KIND_NOUN.get(str(transfer.get("kind")), "transfer")

@@ -21,7 +21,7 @@ __all__ = [
 
 
 #: The outbox topics that can mean mail (the migration's partial index lists the same).
-MAIL_TOPICS: Final = ("transfer.posted", "transfer.voided")
+MAIL_TOPICS: Final = ("transfer.posted", "transfer.voided", "transfer.pending")
 #: Written beside a mail queued directly (an e-mail code): it only wakes the mailers.
 MAIL_QUEUED_TOPIC: Final = "mail.queued"
 
@@ -39,7 +39,9 @@ def planned_mails(topic: str, payload: dict[str, Any]) -> list[PlannedMail]:
     """The mails a transfer event means: completed transfers to each side, failures to the payer."""
     # A posted P2P transfer is "sent" for the payer and "received" for the payee; a posted
     # deposit is "deposited" and a posted withdrawal "withdrawn" for the wallet's owner; a voided
-    # transfer is "failed" for the user who asked for it (the settlement side has no user).
+    # transfer is "failed" for the user who asked for it (the settlement side has no user). A
+    # pending P2P transfer is a payment held for review: "held" for the payer (its decision
+    # then comes as "sent" when approved, or "failed" when rejected).
     transfer = payload.get("transfer") or {}
     kind = transfer.get("kind")
     payer: str | None = payload.get("from_user")
@@ -55,6 +57,11 @@ def planned_mails(topic: str, payload: dict[str, Any]) -> list[PlannedMail]:
             mails.append(PlannedMail(payee, "deposited"))
         elif kind == "withdrawal" and payer is not None:
             mails.append(PlannedMail(payer, "withdrawn"))
+    elif topic == "transfer.pending":
+        # A hold (hld_...) is pending by design, not held for review: no mail until it settles.
+        is_hold = str(transfer.get("id", "")).startswith("hld_")
+        if kind == "p2p" and payer is not None and not is_hold:
+            mails.append(PlannedMail(payer, "held", payee))
     elif topic == "transfer.voided":
         owner = payee if kind == "deposit" else payer
         if owner is not None:
