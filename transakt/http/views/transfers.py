@@ -21,16 +21,12 @@ from transakt.services.reviews import ReviewedTransfer
 from transakt.services.wallets import TransferRequest
 from transakt.web.json import MAX_LARGE_BODY_BYTES, json_response, read_json_object
 
-__all__ = ["create_batch", "create_transfer", "get_transfer", "recipient"]
+__all__ = ["create_batch", "create_transfer", "get_transfer", "payment_of", "recipient"]
 
 
-async def create_transfer(request: web.Request) -> web.Response:
-    """POST /api/v1/transfers: 201 once the transfer is posted and durable (202 when a review
-    rule held it: pending, with ``review``)."""
-    user_id = current_user_id(request)
-    raw = await read_json_object(request)
-    body = validate_body(TransferBody, raw)
-    transfer_request = TransferRequest(
+def payment_of(body: TransferBody) -> TransferRequest:
+    """The payment a transfer (or hold) body asks for."""
+    return TransferRequest(
         from_wallet=body.from_wallet,
         to_wallet=body.to_wallet,
         to_email=body.to_email,
@@ -39,6 +35,15 @@ async def create_transfer(request: web.Request) -> web.Response:
         memo=body.memo,
         metadata=body.metadata,
     )
+
+
+async def create_transfer(request: web.Request) -> web.Response:
+    """POST /api/v1/transfers: 201 once the transfer is posted and durable (202 when a review
+    rule held it: pending, with ``review``)."""
+    user_id = current_user_id(request)
+    raw = await read_json_object(request)
+    body = validate_body(TransferBody, raw)
+    transfer_request = payment_of(body)
     service = service_of(request)
     reviews = node_of(request).reviews
 
