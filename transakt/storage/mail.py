@@ -37,7 +37,16 @@ from transakt.storage.typing import Connection
 
 #: The mails there are (the mail_deliveries table's CHECK constraint lists the same).
 MailTemplate = Literal[
-    "sent", "received", "deposited", "withdrawn", "failed", "verify_email", "held"
+    "sent",
+    "received",
+    "deposited",
+    "withdrawn",
+    "failed",
+    "verify_email",
+    "held",
+    "hold_placed",
+    "hold_incoming",
+    "hold_released",
 ]
 
 __all__ = [

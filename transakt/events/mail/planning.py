@@ -47,6 +47,7 @@ def planned_mails(topic: str, payload: dict[str, Any]) -> list[PlannedMail]:
     payer: str | None = payload.get("from_user")
     payee: str | None = payload.get("to_user")
     mails: list[PlannedMail] = []
+    is_hold = kind == "p2p" and str(transfer.get("id", "")).startswith("hld_")
     if topic == "transfer.posted":
         if kind == "p2p":
             if payer is not None:
@@ -58,11 +59,20 @@ def planned_mails(topic: str, payload: dict[str, Any]) -> list[PlannedMail]:
         elif kind == "withdrawal" and payer is not None:
             mails.append(PlannedMail(payer, "withdrawn"))
     elif topic == "transfer.pending":
-        # A hold (hld_...) is pending by design, not held for review: no mail until it settles.
-        is_hold = str(transfer.get("id", "")).startswith("hld_")
-        if kind == "p2p" and payer is not None and not is_hold:
+        if kind != "p2p" or payer is None:
+            pass
+        elif is_hold:  # a hold is pending by design: both parties hear it was placed
+            mails.append(PlannedMail(payer, "hold_placed", payee))
+            if payee is not None and payee != payer:
+                mails.append(PlannedMail(payee, "hold_incoming", payer))
+        else:
             mails.append(PlannedMail(payer, "held", payee))
     elif topic == "transfer.voided":
+        if is_hold:
+            # Posted in part: the posting transfer's own mails tell of it.
+            if payer is not None and not str(transfer.get("reason", "")).startswith("posted "):
+                mails.append(PlannedMail(payer, "hold_released", payee))
+            return mails
         owner = payee if kind == "deposit" else payer
         if owner is not None:
             mails.append(PlannedMail(owner, "failed", payee if kind == "p2p" else None))
