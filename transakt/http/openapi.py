@@ -16,6 +16,7 @@ from transakt.http._openapi_components import (
     error_response,
     throttled_response,
 )
+from transakt.http._openapi_ledger import ledger_paths
 from transakt.http._openapi_paths import paths
 from transakt.http._openapi_policy import POLICY_SCHEMAS, policy_paths, policy_request_schemas
 from transakt.http.ledger_schemas import BatchBody, HoldBody, PostHoldBody, RefundBody
@@ -103,7 +104,7 @@ def build_openapi(settings: Settings) -> Json:
                 '{"error": {"code", "message", ...}}.'
             ),
         },
-        "paths": {**paths(), **policy_paths()},
+        "paths": {**paths(), **ledger_paths(), **policy_paths()},
         "security": [{"bearerAuth": []}],
         "components": {
             "securitySchemes": {
