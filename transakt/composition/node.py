@@ -242,7 +242,7 @@ async def open_node(settings: Settings, services: ResolvedServices) -> AsyncIter
         housekeeping.start()
         stack.push_async_callback(housekeeping.stop)
         # Before the writer stops (LIFO): a sweep under way still finds it.
-        hold_expiry = HoldExpiry(pool, writer, interval=settings.ledger.hold_sweep_seconds)
+        hold_expiry = HoldExpiry(pool, writer, system, interval=settings.ledger.hold_sweep_seconds)
         hold_expiry.start()
         stack.push_async_callback(hold_expiry.stop)
         notifications = await stack.enter_async_context(
@@ -255,7 +255,7 @@ async def open_node(settings: Settings, services: ResolvedServices) -> AsyncIter
             service=service,
             # A batch of 1,000 waits for two or three group commits: more than one payment.
             refunds=RefundService(service, pool),
-            holds=HoldService(service, writer, pool),
+            holds=HoldService(service, writer, pool, system),
             hold_expiry=hold_expiry,
             batches=BatchService(
                 service, pool, system, request_timeout=3 * settings.request_timeout_seconds
