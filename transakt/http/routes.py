@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from transakt.http.apidocs.views import setup_apidocs_routes
 from transakt.http.constants import API_PREFIX
 from transakt.http.views import (
     auth,
@@ -18,6 +19,7 @@ from transakt.http.views import (
     wallets,
 )
 from transakt.http.views.live import live
+from transakt.http.views.sandbox import setup_sandbox_routes
 
 __all__ = ["setup_routes"]
 
@@ -93,3 +95,5 @@ def setup_routes(app: web.Application) -> None:
             ),
         ]
     )
+    setup_apidocs_routes(app)  # /api/docs: the OpenAPI document as a page
+    setup_sandbox_routes(app)  # dev mode only: the sandbox bank's outage mode
