@@ -35,8 +35,14 @@ PROD = {
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
-    """The current environment without TRANSAKT_* variables, plus the given ones."""
+    """The current environment without TRANSAKT_* variables, plus the given ones.
+
+    The children import the package from this checkout (the tests' own), not whichever copy
+    the interpreter has installed: their cwd is an empty directory.
+    """
     env = {key: value for key, value in os.environ.items() if not key.startswith("TRANSAKT_")}
+    root = str(README.parent)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, (root, env.get("PYTHONPATH"))))
     env.update(extra)
     return env
 
