@@ -373,6 +373,7 @@ def test_the_worker_needs_no_redis_even_in_prod(database_url: str, tmp_path: Pat
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(240)  # the README's outage waits for the bank's return
 async def test_up_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     wallet_port, bank_port = _free_port(), _free_port()
     data_dir = tmp_path / "data"
@@ -427,9 +428,14 @@ async def test_up_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path) 
 
 
 async def _run_the_readme_session(port: int, bank_port: int, data_dir: Path) -> None:
-    """The README's curl session, run by bash as written (only ports and the mail sink moved)."""
-    section = README.read_text().split("## A session with curl", 1)[1]
-    script = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    """The README's curl session, then its outage, run by bash as written (only ports and the
+    mail sink moved)."""
+    text = README.read_text()
+    session, outage = (
+        text.split(heading, 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+        for heading in ("## A session with curl", "## Play with an outage")
+    )
+    script = session + "\necho '\"--outage--\"'\n" + outage
     script = (
         script.replace("127.0.0.1:8080", f"127.0.0.1:{port}")
         .replace("127.0.0.1:8081", f"127.0.0.1:{bank_port}")
@@ -439,7 +445,7 @@ async def _run_the_readme_session(port: int, bank_port: int, data_dir: Path) -> 
         "bash", "-euo", "pipefail", "-c", script,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    out, err = await asyncio.wait_for(shell.communicate(), 60)
+    out, err = await asyncio.wait_for(shell.communicate(), 100)
     assert shell.returncode == 0, (out.decode(), err.decode())
     # curl prints each answer without a newline: split the output into its JSON documents.
     text, answers, decoder = out.decode(), [], json.JSONDecoder()
@@ -449,6 +455,14 @@ async def _run_the_readme_session(port: int, bank_port: int, data_dir: Path) -> 
         answers.append(answer)
         while position < len(text) and text[position].isspace():
             position += 1
+    marker = answers.index("--outage--")
+    answers, outage_answers = answers[:marker], answers[marker + 1 :]
+    # The bank went down, a deposit waited (pending), the bank came back, the deposit posted.
+    assert outage_answers[0] == {"mode": "down", "latency_ms": 0}, outage_answers
+    assert outage_answers[1]["status"] == "pending", outage_answers
+    assert outage_answers[2] == {"mode": "normal", "latency_ms": 0}, outage_answers
+    assert outage_answers[3]["status"] == "posted", outage_answers
+    assert outage_answers[1]["id"] == outage_answers[3]["id"] and len(outage_answers) == 4
     alice, bob = answers[0], answers[1]
     assert [a["user"]["name"] for a in (alice, bob)] == ["Alice Example", "Bob Example"], answers
     assert [a["bank_account"]["status"] for a in (alice, bob)] == ["pending", "pending"]
