@@ -413,6 +413,8 @@ async def test_up_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path) 
         assert f"http://127.0.0.1:{wallet_port}" in banner
         assert f"http://127.0.0.1:{bank_port}" in banner
         assert str(data_dir / "mail") in banner
+        assert f"http://127.0.0.1:{wallet_port}/api/docs" in banner
+        assert f"PUT http://127.0.0.1:{wallet_port}/api/v1/sandbox/bank" in banner
         for demo in DEMO_ACCOUNTS:  # the accounts and passcodes the README names
             assert f"{demo.account}  {demo.name}" in banner and demo.passcode in banner
         await _run_the_readme_session(wallet_port, bank_port, data_dir)
