@@ -118,6 +118,16 @@ async def test_slow_mode_delays_every_call_and_still_posts(
     )
     assert custom.body == {"mode": "slow", "latency_ms": 300}
     assert (await bank_client.get_faults()).latency_ms == 300
+    # A GET's answer sent back with another mode is fine: only slow delays.
+    echoed = await api.request(
+        "PUT", SANDBOX, token=person.token, json={"mode": "normal", "latency_ms": 300}
+    )
+    assert echoed.body == {"mode": "normal", "latency_ms": 0}
+    default = await api.request(
+        "PUT", SANDBOX, token=person.token, json={"mode": "slow", "latency_ms": 0}
+    )
+    assert default.body == {"mode": "slow", "latency_ms": SLOW_LATENCY_MS}
+    await api.request("PUT", SANDBOX, token=person.token, json={"mode": "slow", "latency_ms": 300})
     deposit = await _deposit(api, person, 100)
     assert deposit["status"] == "pending"
 
@@ -140,9 +150,9 @@ async def test_signed_in_users_only(api: Api) -> None:
         {"mode": "broken"},
         {"mode": 1},
         {"mode": "down", "extra": True},
-        {"mode": "down", "latency_ms": 500},
-        {"mode": "slow", "latency_ms": 0},
+        {"mode": "slow", "latency_ms": -1},
         {"mode": "slow", "latency_ms": "1500"},
+        {"mode": "down", "latency_ms": 1.5},
         {"mode": "slow", "latency_ms": 10**9},
         {"mode": "slow", "latency_ms": True},
     ],

@@ -34,7 +34,8 @@ _STATE: Final[Json] = {
             "minimum": 0,
             "maximum": 60_000,
             "description": (
-                "the bank's delay per call; in a PUT only with mode slow (else 0 or absent)"
+                "the bank's delay per call; in a PUT, the slow mode's delay (0 or absent: "
+                f"{SLOW_LATENCY_MS}), ignored by the other modes"
             ),
         },
     },

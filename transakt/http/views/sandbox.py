@@ -44,7 +44,11 @@ async def get_sandbox_bank(request: web.Request) -> web.Response:
 
 
 async def put_sandbox_bank(request: web.Request) -> web.Response:
-    """PUT /api/v1/sandbox/bank ``{"mode", "latency_ms"?}``: switch the bank's outage mode."""
+    """PUT /api/v1/sandbox/bank ``{"mode", "latency_ms"?}``: switch the bank's outage mode.
+
+    ``latency_ms`` is the slow mode's delay (0 or absent: the default); other modes ignore it,
+    so a client may send back what GET answered with only the mode changed.
+    """
     user_id = current_user_id(request)
     mode, latency_ms = _parse(await read_json_object(request))
     app = request.app
@@ -65,13 +69,9 @@ def _parse(body: dict[str, Any]) -> tuple[BankMode, int | None]:
     latency = body.get("latency_ms")
     if latency is None:
         return cast(BankMode, mode), None
-    if mode == "slow":
-        valid = isinstance(latency, int) and not isinstance(latency, bool)
-        if not valid or not 1 <= latency <= MAX_SLOW_LATENCY_MS:
-            message = f"must be an integer from 1 to {MAX_SLOW_LATENCY_MS} for the slow mode"
-            raise ValidationFailed(f"latency_ms: {message}", fields={"latency_ms": message})
-        return cast(BankMode, mode), latency
-    if latency != 0 or isinstance(latency, bool):
-        message = "only the slow mode takes a latency (0 or leave it out)"
+    valid = isinstance(latency, int) and not isinstance(latency, bool)
+    if not valid or not 0 <= latency <= MAX_SLOW_LATENCY_MS:
+        message = f"must be an integer from 0 to {MAX_SLOW_LATENCY_MS}"
         raise ValidationFailed(f"latency_ms: {message}", fields={"latency_ms": message})
-    return cast(BankMode, mode), None
+    # Only the slow mode delays; the other modes take a GET's answer back as it was.
+    return cast(BankMode, mode), (latency or None) if mode == "slow" else None
