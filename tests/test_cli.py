@@ -7,10 +7,12 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -286,6 +288,16 @@ def test_a_bad_port_option_is_one_line(value: str, tmp_path: Path) -> None:
     assert "--port" in result.stderr and "TRANSAKT_PORT" in result.stderr
 
 
+@pytest.fixture
+def reachable_dir() -> Iterator[Path]:
+    """A scratch directory every user can reach: run as root, the embedded PostgreSQL runs as
+    a user of its own, which cannot enter pytest's private temporary directories."""
+    path = Path(tempfile.mkdtemp(prefix="transakt-cli-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @contextmanager
 def _running(*args: str, cwd: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
     """A transakt command running in the background; stopped with SIGTERM (must exit 0)."""
@@ -374,9 +386,11 @@ def test_the_worker_needs_no_redis_even_in_prod(database_url: str, tmp_path: Pat
 
 @pytest.mark.slow
 @pytest.mark.timeout(240)  # the README's outage waits for the bank's return
-async def test_up_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+async def test_up_starts_everything_and_stops_cleanly_on_ctrl_c(
+    tmp_path: Path, reachable_dir: Path
+) -> None:
     wallet_port, bank_port = _free_port(), _free_port()
-    data_dir = tmp_path / "data"
+    data_dir = reachable_dir / "data"
     # The options win over the variables, for this process and for the children it starts.
     env = _clean_env(
         TRANSAKT_DATA_DIR=str(tmp_path / "not-this-one"),
