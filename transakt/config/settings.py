@@ -33,6 +33,7 @@ __all__ = [
     "PasswordSettings",
     "RabbitmqSettings",
     "RedisSettings",
+    "ReviewSettings",
     "Settings",
     "SmtpSettings",
     "ThrottleSettings",
@@ -241,6 +242,23 @@ class IdempotencySettings(_Group):
     retention_seconds: float = Field(24 * 3600.0, ge=3600)
 
 
+class ReviewSettings(_Group):
+    """Fraud review: payments that trip a rule are held for an operator. Amounts are minor units
+    of the payment's currency; a rule whose threshold is 0 is off (all are, by default)."""
+
+    # More than velocity_count payments, or more than velocity_amount paid, within the window.
+    velocity_count: int = Field(0, ge=0, le=1_000_000)
+    velocity_amount: int = Field(0, ge=0, le=10**15)
+    velocity_seconds: float = Field(3600.0, gt=0, le=31 * 24 * 3600)
+    # More than unusual_factor times the median of the payer's last unusual_history payments,
+    # once they made at least unusual_min_history.
+    unusual_factor: float = Field(0.0, ge=0, le=1_000_000)
+    unusual_history: int = Field(20, ge=1, le=1000)
+    unusual_min_history: int = Field(5, ge=1, le=1000)
+    # At least this much, to a wallet the payer has never paid before.
+    new_recipient_amount: int = Field(0, ge=0, le=10**15)
+
+
 #: Each group, by the first word of its variables' names.
 _GROUPS: dict[str, type[_Group]] = {
     "database": DatabaseSettings,
@@ -259,6 +277,7 @@ _GROUPS: dict[str, type[_Group]] = {
     "throttle": ThrottleSettings,
     "email": EmailSettings,
     "idempotency": IdempotencySettings,
+    "review": ReviewSettings,
 }
 
 
@@ -310,6 +329,7 @@ class Settings(BaseSettings):
     throttle: ThrottleSettings = ThrottleSettings()
     email: EmailSettings = EmailSettings()
     idempotency: IdempotencySettings = IdempotencySettings()
+    review: ReviewSettings = ReviewSettings()
 
     @field_validator("node_id")
     @classmethod

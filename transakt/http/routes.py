@@ -15,9 +15,11 @@ from transakt.http.views import (
     holds,
     ops,
     refunds,
+    reviews,
     transfers,
     wallets,
 )
+from transakt.http.views import limits as spend_limits
 from transakt.http.views.live import live
 from transakt.http.views.sandbox import setup_sandbox_routes
 
@@ -93,6 +95,20 @@ def setup_routes(app: web.Application) -> None:
             web.post(
                 f"{API_PREFIX}/withdrawals", banking.create_withdrawal, name="create_withdrawal"
             ),
+        ]
+    )
+    # Spend limits and fraud review (the "Ledger parity" issue).
+    app.router.add_routes(
+        [
+            web.get(f"{API_PREFIX}/wallets/{{id}}/limits", spend_limits.get_limits, name="limits"),
+            web.put(
+                f"{API_PREFIX}/wallets/{{id}}/limits", spend_limits.set_limits, name="set_limits"
+            ),
+            web.get(f"{API_PREFIX}/reviews", reviews.list_reviews, name="list_reviews"),
+            web.post(
+                f"{API_PREFIX}/reviews/{{id}}/approve", reviews.approve, name="approve_review"
+            ),
+            web.post(f"{API_PREFIX}/reviews/{{id}}/reject", reviews.reject, name="reject_review"),
         ]
     )
     setup_apidocs_routes(app)  # /api/docs: the OpenAPI document as a page

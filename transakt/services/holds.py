@@ -120,13 +120,7 @@ class HoldService:
         rest. Answers the transfer that moved the money."""
         hold = await self._pending(user_id, hold_id)
         if amount is None or amount == hold.amount:
-            outcome = await self._writer.submit(Settlement(hold.id, "posted"))
-            if isinstance(outcome, Applied):
-                await self._forget(hold.id)
-                return outcome.transfer
-            if isinstance(outcome, Rejected):
-                raise outcome.error
-            raise HoldSettled("the hold was posted, voided or expired already", hold=hold.id)
+            return await self._settle(Settlement(hold.id, "posted"))
         if amount > hold.amount:
             raise ValidationFailed(
                 "a hold is posted for its amount at most", field="amount", held=hold.amount
@@ -156,13 +150,18 @@ class HoldService:
     async def void(self, user_id: str, hold_id: str) -> Transfer:
         """Release the hold: the payer's money is available again."""
         hold = await self._pending(user_id, hold_id)
-        outcome = await self._writer.submit(Settlement(hold.id, "voided", reason="voided"))
+        return await self._settle(Settlement(hold.id, "voided", reason="voided"))
+
+    async def _settle(self, settlement: Settlement) -> Transfer:
+        outcome = await self._writer.submit(settlement)
         if isinstance(outcome, Applied):
-            await self._forget(hold.id)
+            await self._forget(settlement.transfer_id)
             return outcome.transfer
         if isinstance(outcome, Rejected):
             raise outcome.error
-        raise HoldSettled("the hold was posted, voided or expired already", hold=hold.id)
+        raise HoldSettled(
+            "the hold was posted, voided or expired already", hold=settlement.transfer_id
+        )
 
     async def _pending(self, user_id: str, hold_id: str) -> Transfer:
         # Either party may settle it (get answers 404 to anyone else).
