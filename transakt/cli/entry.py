@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
+from transakt.bankapi.modes import MODES
 from transakt.cli.embedded import EmbeddedError, EmbeddedUnavailable
 from transakt.cli.errors import (
     EXIT_FAILURE,
@@ -90,6 +91,7 @@ _OPTIONS: dict[str, list[tuple[str, str, str, str]]] = {
     "bank": [
         ("--host", "bank_host", "HOST", "address to listen on"),
         ("--port", "bank_port", "PORT", "port to listen on"),
+        ("--mode", "bank_mode", "MODE", "the outage mode to start in"),
     ],
     "up": [
         ("--port", "port", "PORT", "the (first) wallet node's port"),
@@ -123,15 +125,20 @@ def _add_options(parser: argparse.ArgumentParser, command: str) -> None:
     for option, setting, metavar, text in _OPTIONS.get(command, []):
         variable = f"TRANSAKT_{setting.upper()}"
         kind: Callable[[str], Any] = str
+        choices: tuple[str, ...] | None = None
         if setting.endswith("port"):
             kind = _port(variable)
         elif setting.endswith("dir"):
             kind = Path
+        elif setting == "bank_mode":
+            choices = MODES
+            text = f"{text}: {', '.join(MODES)}"
         parser.add_argument(
             option,
             dest=f"set_{setting}",
             metavar=metavar,
             type=kind,
+            choices=choices,
             help=f"{text} (overrides {variable})",
         )
     if command == "up":

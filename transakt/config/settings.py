@@ -139,6 +139,10 @@ class BankSettings(_Group):
     fault_failure_rate: float = Field(0.0, ge=0, le=1)
     fault_refuse_all: bool = False
     fault_seed: int | None = None
+    # The outage mode the sandbox starts in (transakt.bankapi.modes): normal, slow (every call
+    # waits 1.5 s), down (every call 503) or refusing (every money movement declined). Any mode
+    # but normal replaces the fault_* knobs above, except the seed.
+    mode: Literal["normal", "slow", "down", "refusing"] = "normal"
     # The sandbox opens the documented demo accounts at start (transakt.sandbox.demo).
     demo_accounts: bool = True
 

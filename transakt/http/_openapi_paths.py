@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from transakt.http._openapi_components import ERRORS, Json, json_body, string
 from transakt.http._openapi_history import HISTORY_FILTERS, history_paths
+from transakt.http._openapi_sandbox import sandbox_paths
+from transakt.http.apidocs.paths import apidocs_paths
 from transakt.http.constants import API_PREFIX, REPLAYED_HEADER
 
 __all__ = ["paths"]
@@ -227,6 +229,8 @@ def paths() -> Json:
             )
         },
         **history_paths(),
+        **sandbox_paths(),
+        **apidocs_paths(),
         f"{api}/transfers": {
             "post": _operation(
                 "create_transfer",

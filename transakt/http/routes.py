@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from transakt.http.apidocs.views import setup_apidocs_routes
 from transakt.http.constants import API_PREFIX
 from transakt.http.views import (
     auth,
@@ -20,6 +21,7 @@ from transakt.http.views import (
 )
 from transakt.http.views import limits as spend_limits
 from transakt.http.views.live import live
+from transakt.http.views.sandbox import setup_sandbox_routes
 
 __all__ = ["setup_routes"]
 
@@ -109,3 +111,5 @@ def setup_routes(app: web.Application) -> None:
             web.post(f"{API_PREFIX}/reviews/{{id}}/reject", reviews.reject, name="reject_review"),
         ]
     )
+    setup_apidocs_routes(app)  # /api/docs: the OpenAPI document as a page
+    setup_sandbox_routes(app)  # dev mode only: the sandbox bank's outage mode
