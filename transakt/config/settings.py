@@ -12,9 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from limits import parse_many
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from transakt.config.groups import ReviewSettings, ThrottleSettings, _Group
 
 __all__ = [
     "DEFAULT_BANK_SECRET",
@@ -46,10 +47,6 @@ DEFAULT_BANK_SECRET = "dev-only-bank-service-secret-0123456789abcdef"  # refused
 
 class InsecureSettings(ValueError):
     """A production setting was left at its insecure development default."""
-
-
-class _Group(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
 class DatabaseSettings(_Group):
@@ -196,39 +193,6 @@ class LiveSettings(_Group):
     heartbeat_seconds: float = Field(20.0, gt=0)
 
 
-def _limits(value: str) -> str:
-    try:
-        items = parse_many(value)
-    except ValueError as error:
-        raise ValueError(f"not a list of limits such as '5/minute;20/hour': {error}") from None
-    if not items:
-        raise ValueError("give at least one limit, such as '5/minute'")
-    return value
-
-
-class ThrottleSettings(_Group):
-    """Throttle rules: limits "count/window" joined by ";" (see transakt.services.throttle)."""
-
-    login_account: str = "5/minute;10/10 minutes;20/hour;40/day"
-    login_ip: str = "60/10 minutes;600/day"
-    signup_ip: str = "10/hour;50/day"
-    money_user: str = "30/minute;500/hour"
-    lookup_user: str = "60/minute;600/hour"
-    email_code_user: str = "10/hour"
-    email_resend_user: str = "3/hour;10/day"
-    bank_link_user: str = "3/day"
-    password_user: str = "5/10 minutes;20/day"
-
-    @field_validator("*")
-    @classmethod
-    def _valid_limits(cls, value: str) -> str:
-        return _limits(value)
-
-    def rules(self) -> dict[str, str]:
-        """Every rule by name."""
-        return self.model_dump()
-
-
 class EmailSettings(_Group):
     """The code mailed to verify an address: its life and its tries."""
 
@@ -240,23 +204,6 @@ class IdempotencySettings(_Group):
     """How long an Idempotency-Key keeps its first answer (at least an hour)."""
 
     retention_seconds: float = Field(24 * 3600.0, ge=3600)
-
-
-class ReviewSettings(_Group):
-    """Fraud review: payments that trip a rule are held for an operator. Amounts are minor units
-    of the payment's currency; a rule whose threshold is 0 is off (all are, by default)."""
-
-    # More than velocity_count payments, or more than velocity_amount paid, within the window.
-    velocity_count: int = Field(0, ge=0, le=1_000_000)
-    velocity_amount: int = Field(0, ge=0, le=10**15)
-    velocity_seconds: float = Field(3600.0, gt=0, le=31 * 24 * 3600)
-    # More than unusual_factor times the median of the payer's last unusual_history payments,
-    # once they made at least unusual_min_history.
-    unusual_factor: float = Field(0.0, ge=0, le=1_000_000)
-    unusual_history: int = Field(20, ge=1, le=1000)
-    unusual_min_history: int = Field(5, ge=1, le=1000)
-    # At least this much, to a wallet the payer has never paid before.
-    new_recipient_amount: int = Field(0, ge=0, le=10**15)
 
 
 #: Each group, by the first word of its variables' names.
