@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import zlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from transakt.runtime import UnknownEntityKind
 
@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 __all__ = ["Ownership"]
 
 log = logging.getLogger("transakt.cluster")
+
+
+# How long a shard's entities may take to finish their work before a hand-over stops them.
+_DRAIN_SECONDS: Final = 3.0
 
 
 class Ownership:
@@ -79,7 +83,11 @@ class Ownership:
         )
 
     async def passivate(self, shards: set[int] | None = None) -> None:
-        """Stop this node's entities (of these shards, or of every shard it does not own)."""
+        """Stop this node's entities (of these shards, or of every shard it does not own).
+
+        Handing shards over (``shards`` given), the entities finish what they were given first
+        (a few seconds at most): stopping one with work queued or a commit in flight would fail
+        those asks, which a payment's client would see as a 503 for nothing."""
         transport = self._transport
         system = transport.system
         count = len(self.owned)
@@ -92,6 +100,11 @@ class Ownership:
                 keys = [k for k in keys if not self.owned[zlib.crc32(k.encode()) % count]]
             else:
                 keys = [k for k in keys if zlib.crc32(k.encode()) % count in shards]
+                deadline = asyncio.get_running_loop().time() + _DRAIN_SECONDS
+                while any(system.entity_busy(kind, key) for key in keys):
+                    if asyncio.get_running_loop().time() > deadline:
+                        break
+                    await asyncio.sleep(0.01)
             for start in range(0, len(keys), 256):
                 refs = [system.local_entity(kind, key) for key in keys[start : start + 256]]
                 await asyncio.gather(*(ref.stop() for ref in refs), return_exceptions=True)

@@ -266,6 +266,15 @@ class ActorSystem:
             raise UnknownEntityKind(name)
         return list(kind.cells)
 
+    def entity_busy(self, actor_type: type[Actor] | str, key: str) -> bool:
+        """True while the entity ``key`` has messages queued or running, or replies deferred
+        (stopping it now would fail them); False when it is idle or not active."""
+        name, kind = self._kind_name(actor_type)
+        if kind is None:
+            raise UnknownEntityKind(name)
+        cell = kind.cells.get(key)
+        return cell is not None and not cell.is_idle()
+
     def active_entities(self, actor_type: type[Actor] | str) -> int:
         """How many entities of this kind are activated in this system now."""
         name, kind = self._kind_name(actor_type)
