@@ -55,8 +55,10 @@ export function statusText(transfer) {
   return transfer.status === "posted" ? "Posted" : "Pending";
 }
 
+/** A hold itself (not the transfer `<hold id>:post` that moves its money). */
 export function isHold(transfer) {
-  return String(transfer.id).startsWith("hld_");
+  const id = String(transfer.id);
+  return id.startsWith("hld_") && !id.includes(":");
 }
 
 function statusElement(transfer) {
@@ -167,13 +169,14 @@ export function describeTransfer(transfer, walletId, ownWallets) {
   };
 }
 
-function actionButton(action, transfer, text, label) {
+/** A small button whose accessible name starts with its visible text, then says which. */
+function actionButton(action, transfer, text, what) {
   return el("button", {
     type: "button",
     class: "secondary small",
     "data-action": action,
     "data-id": transfer.id,
-    "aria-label": label,
+    "aria-label": `${text}: ${what}`,
     text,
   });
 }
@@ -182,12 +185,12 @@ function actionButton(action, transfer, text, label) {
 function actions(transfer, walletId, ownWallets, what) {
   const buttons = [];
   if (isHold(transfer) && transfer.status === "pending" && !underReview(transfer)) {
-    buttons.push(actionButton("post-hold", transfer, "Release", `Release the hold: ${what}`));
-    buttons.push(actionButton("void-hold", transfer, "Cancel hold", `Cancel the hold: ${what}`));
+    buttons.push(actionButton("post-hold", transfer, "Release", what));
+    buttons.push(actionButton("void-hold", transfer, "Cancel hold", what));
   }
   const received = transfer.to_wallet === walletId && !ownWallets.has(transfer.from_wallet);
   if (transfer.kind === "p2p" && transfer.status === "posted" && received && !isHold(transfer)) {
-    buttons.push(actionButton("refund", transfer, "Refund", `Refund: ${what}`));
+    buttons.push(actionButton("refund", transfer, "Refund", what));
   }
   return buttons.length ? el("div", { class: "tx-actions" }, ...buttons) : null;
 }
