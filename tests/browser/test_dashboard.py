@@ -334,7 +334,8 @@ async def test_money_is_formatted_and_parsed_without_floats(open_page: OpenPage)
         """async () => {
             const { formatMoney, parseAmount } = await import("/static/money.js");
             const attempt = (text, currency, locale) => {
-                try { return parseAmount(text, currency, locale); } catch (error) { return error.message; }
+                try { return parseAmount(text, currency, locale); }
+                catch (error) { return error.message; }
             };
             return {
                 formatted: [
@@ -371,7 +372,18 @@ async def test_money_is_formatted_and_parsed_without_floats(open_page: OpenPage)
     # 0.29 * 100 is 28.999999999999996 in floating point; the page says 29.
     # A decimal comma is read as one wherever it cannot be a thousands separator.
     assert results["parsed"] == [
-        1234, 29, 110, 1999, 1005, 1200, 10**15, 150, 123450, 123450, 123400, 1250
+        1234,
+        29,
+        110,
+        1999,
+        1005,
+        1200,
+        10**15,
+        150,
+        123450,
+        123450,
+        123400,
+        1250,
     ]
     assert results["refused"] == [
         "EUR has at most 2 decimals.",

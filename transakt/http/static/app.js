@@ -153,6 +153,7 @@ function endSession(message) {
   byId("send-form").hidden = false;
   byId("verify-card").hidden = true;
   byId("limits-card").hidden = true;
+  selectTab("home"); // the next person to log in starts at home, not where this one left
   byId("sandbox-card").hidden = true;
   state.me = null;
   byId("account").hidden = true;
