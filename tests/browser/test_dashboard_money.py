@@ -291,3 +291,40 @@ async def test_main_views_have_no_serious_accessibility_violations(
     await log_in(phone, alice.email, alice.password)
     found["phone"] = await _accessibility_violations(phone)
     assert found == {view: [] for view in found}, found
+
+
+async def test_states_are_said_in_words_never_codes(open_page: OpenPage) -> None:
+    page = await open_page()
+    said = await page.evaluate(
+        """async () => {
+            const { statusText } = await import("/static/render.js");
+            const transfer = (fields) => ({ id: "trf_1", kind: "p2p", ...fields });
+            return [
+                statusText(transfer({ status: "pending" })),
+                statusText(transfer({ status: "posted" })),
+                statusText(transfer({ status: "voided", reason: "currency_mismatch" })),
+                statusText(transfer({ status: "voided", reason: "expired" })),
+                statusText(transfer({ status: "voided", reason: "some_new_reason" })),
+                statusText(transfer({ status: "voided", reason: "declined after review" })),
+                statusText(transfer({ id: "hld_1", status: "pending" })),
+                statusText(transfer({
+                    status: "pending",
+                    review: { status: "under_review", reasons: ["unusual_amount", "new_recipient"] },
+                })),
+                getComputedStyle(document.documentElement).fontFamily,
+            ];
+        }"""
+    )
+    *states, fonts = said
+    assert states == [
+        "Pending",
+        "Posted",
+        "Voided: the bank account is in another currency",
+        "Voided: the hold expired before it was released",
+        "Voided: some new reason",
+        "Voided: declined after review",
+        "Held",
+        "Under review: a larger amount than usual, a first payment to this person",
+    ]
+    # Emoji in memos draw from the system's colour emoji font (nothing is downloaded).
+    assert "Noto Color Emoji" in fonts and "Apple Color Emoji" in fonts

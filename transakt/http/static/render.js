@@ -12,16 +12,15 @@ const REASONS = {
   expired: "the hold expired before it was released",
   voided_by_payer: "cancelled by the payer",
   voided_by_payee: "cancelled by the payee",
-  rejected: "our review stopped this payment",
-  review_rejected: "our review stopped this payment",
   bank_unavailable: "the bank could not be reached",
 };
 
 // Why a payment waits for review, in words (codes from the review service).
 const REVIEW_REASONS = {
-  new_payee: "a first payment to this person",
-  large_amount: "a larger amount than usual",
-  velocity: "many payments in a short time",
+  new_recipient: "a first payment to this person",
+  unusual_amount: "a larger amount than usual",
+  velocity_count: "many payments in a short time",
+  velocity_amount: "a lot of money in a short time",
   unrecorded: "a routine check",
 };
 
