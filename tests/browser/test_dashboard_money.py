@@ -109,9 +109,38 @@ async def test_bank_moves_are_offered_only_in_the_bank_accounts_currency(
     options = bank.get_by_label("Wallet").locator("option")
     await expect(options).to_have_count(1)
     await expect(options).to_have_text(["EUR wallet"])
-    # Only where the node is in dev mode: here the sandbox switch is not offered.
-    await expect(page.get_by_role("region", name="Sandbox bank")).to_have_count(0)
     await screenshot(page, "bank")
+
+
+async def test_the_sandbox_bank_switch_and_limits_show_only_where_the_node_has_them(
+    open_page: OpenPage, make_user: MakeUser, api: Api
+) -> None:
+    person = await make_user(balance=1_000)
+    page = await open_page()
+    await log_in(page, person.email, person.password)
+    await expect(page.get_by_text("Live", exact=True)).to_be_visible()
+    limits = await api.get(f"/api/v1/wallets/{person.wallet_id}/limits", token=person.token)
+    panel = page.get_by_role("region", name="Spend limits")
+    if limits.status == 404:
+        await expect(panel).to_have_count(0)
+    else:
+        await expect(panel.get_by_label("Daily limit")).to_be_visible()
+    await open_tab(page, "Bank")
+    sandbox = await api.get("/api/v1/sandbox/bank", token=person.token)
+    switch = page.get_by_role("region", name="Sandbox bank")
+    if sandbox.status == 404:
+        # Not a dev-mode node (or an older one): no switch, and no error said about it.
+        await expect(switch).to_have_count(0)
+        await expect(page.locator("#notice")).to_be_hidden()
+        return
+    assert sandbox.status == 200, sandbox.text
+    await expect(switch).to_contain_text("The sandbox bank is")
+    await switch.get_by_label("The bank is").select_option("slow")
+    await switch.get_by_role("button", name="Set bank mode").click()
+    await expect(switch.get_by_role("status")).to_contain_text("slow")
+    await switch.get_by_label("The bank is").select_option("normal")
+    await switch.get_by_role("button", name="Set bank mode").click()
+    await expect(switch.get_by_role("status")).to_contain_text("answering normally")
 
 
 async def test_amounts_are_typed_the_way_the_locale_writes_them(

@@ -13,6 +13,7 @@ const REASONS = {
   voided_by_payer: "cancelled by the payer",
   voided_by_payee: "cancelled by the payee",
   bank_unavailable: "the bank could not be reached",
+  declined: "the bank declined it",
 };
 
 // Why a payment waits for review, in words (codes from the review service).
