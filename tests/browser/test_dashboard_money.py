@@ -338,7 +338,9 @@ async def test_states_are_said_in_words_never_codes(open_page: OpenPage) -> None
                 statusText(transfer({ id: "hld_1", status: "pending" })),
                 statusText(transfer({
                     status: "pending",
-                    review: { status: "under_review", reasons: ["unusual_amount", "new_recipient"] },
+                    review: {
+                        status: "under_review", reasons: ["unusual_amount", "new_recipient"],
+                    },
                 })),
                 getComputedStyle(document.documentElement).fontFamily,
             ];
