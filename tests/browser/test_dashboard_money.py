@@ -196,6 +196,8 @@ async def test_a_hold_is_made_then_released_and_another_cancelled(
 
     await holds.first.get_by_role("button", name="Release").click()
     await expect(holds.first).to_contain_text("Posted")
+    # The button is gone with the hold's state: a keyboard user is left at the list's heading.
+    await expect(page.get_by_role("heading", name="Holds")).to_be_focused()
     await expect(figure(page, "balance")).to_have_text("70.00 EUR")
     await expect(figure(page, "available")).to_have_text("70.00 EUR")
 
@@ -223,6 +225,10 @@ async def test_the_payee_refunds_part_of_a_payment(
     await item.get_by_label("Refund amount").fill("5,00")
     await item.get_by_role("button", name="Send refund").click()
     await expect(figure(page, "balance")).to_have_text("15.00 EUR")
+    # Partly refunded, it may be refunded again: the focus is back on its Refund button, and
+    # stays there once the list is refreshed with the refund (newest first).
+    await expect(recent(page).first).to_contain_text("-5.00 EUR")
+    await expect(item.get_by_role("button", name="Refund")).to_be_focused()
     refunds = await api.get(f"/api/v1/transfers/{paid['id']}/refunds", token=bob.token)
     assert refunds.status == 200, refunds.text
     body = refunds.body

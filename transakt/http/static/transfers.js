@@ -190,8 +190,21 @@ export async function onConfirmSend() {
 
 // ---------------------------------------------------------------- holds and refunds
 
+/** Put the focus back near where it was once a list item was rebuilt (its button is gone). */
+function refocus(section, id, preferred = null) {
+  const again = preferred || (section && section.querySelector(`li[data-id="${CSS.escape(id)}"] button`));
+  const heading = section && section.querySelector("h2");
+  if (again) {
+    again.focus();
+  } else if (heading) {
+    heading.tabIndex = -1;
+    heading.focus();
+  }
+}
+
 async function settleHold(id, action, button) {
   const item = button.closest("li");
+  const section = button.closest("section");
   await whileBusy(item, async () => {
     try {
       const answer = await call("POST", `/holds/${encodeURIComponent(id)}/${action}`, {
@@ -201,6 +214,7 @@ async function settleHold(id, action, button) {
       showTransfer(answer);
       showTransfer(await call("GET", `/holds/${encodeURIComponent(id)}`));
       announce(action === "post" ? "The hold is released: the money is paid." : "The hold is cancelled: the money is back.");
+      refocus(section, id);
       await refreshWalletsUnlessLive();
     } catch (error) {
       announce(explain(error));
@@ -254,8 +268,10 @@ async function onRefund(event, transfer) {
         body,
         idempotencyKey: newIdempotencyKey(),
       });
+      const section = form.closest("section");
       form.remove();
       announce(`Refunded ${formatMoney(refund.amount, refund.currency)}.`);
+      refocus(section, transfer.id);
       showTransfer(refund);
       await refreshWalletsUnlessLive();
     } catch (error) {
@@ -543,8 +559,22 @@ export async function loadRecent() {
     .sort((a, b) => (a.transfer.created_at < b.transfer.created_at ? 1 : -1))
     .slice(0, RECENT_COUNT);
   const list = byId("recent");
+  if (list.querySelector(".refund-form")) {
+    scheduleRecent(); // never under a person's typing: again once the refund is sent or cancelled
+    return;
+  }
+  // A rebuilt list keeps the keyboard focus on the same button of the same transfer.
+  const focused = list.contains(document.activeElement) ? document.activeElement : null;
+  const focusedItem = focused ? focused.closest("li")?.dataset.id : null;
+  const focusedAction = focused ? focused.dataset.action : null;
   list.replaceChildren(...newest.map(({ transfer, walletId }) => historyItem(transfer, walletId, state.wallets)));
   byId("recent-empty").hidden = newest.length > 0;
+  if (focusedItem) {
+    const again = list.querySelector(
+      `li[data-id="${CSS.escape(focusedItem)}"] button[data-action="${CSS.escape(focusedAction || "")}"]`,
+    );
+    refocus(list.closest("section"), focusedItem, again);
+  }
 }
 
 function scheduleRecent() {
