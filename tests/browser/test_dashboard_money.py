@@ -227,7 +227,9 @@ async def test_the_payee_refunds_part_of_a_payment(
     await expect(figure(page, "balance")).to_have_text("15.00 EUR")
     # Partly refunded, it may be refunded again: the focus is back on its Refund button, and
     # stays there once the list is refreshed with the refund (newest first).
+    await expect(recent(page).first).to_contain_text("Refund sent")
     await expect(recent(page).first).to_contain_text("-5.00 EUR")
+    await expect(recent(page).first.get_by_role("button")).to_have_count(0)
     await expect(item.get_by_role("button", name="Refund")).to_be_focused()
     refunds = await api.get(f"/api/v1/transfers/{paid['id']}/refunds", token=bob.token)
     assert refunds.status == 200, refunds.text

@@ -55,6 +55,11 @@ export function statusText(transfer) {
   return transfer.status === "posted" ? "Posted" : "Pending";
 }
 
+/** A refund (its id names the payment it pays back). */
+export function isRefund(transfer) {
+  return String(transfer.id).startsWith("rfd:");
+}
+
 /** A hold itself (not the transfer `<hold id>:post` that moves its money). */
 export function isHold(transfer) {
   const id = String(transfer.id);
@@ -148,7 +153,7 @@ export function describeTransfer(transfer, walletId, ownWallets) {
     };
   }
   const person = personOf(other);
-  const hold = isHold(transfer) ? "Hold" : "Payment";
+  const hold = isHold(transfer) ? "Hold" : isRefund(transfer) ? "Refund" : "Payment";
   if (person) {
     return {
       what: `${incoming ? `${hold} from` : `${hold} to`} ${person.name}`,
@@ -189,7 +194,7 @@ function actions(transfer, walletId, ownWallets, what) {
     buttons.push(actionButton("void-hold", transfer, "Cancel hold", what));
   }
   const received = transfer.to_wallet === walletId && !ownWallets.has(transfer.from_wallet);
-  if (transfer.kind === "p2p" && transfer.status === "posted" && received && !isHold(transfer)) {
+  if (transfer.kind === "p2p" && transfer.status === "posted" && received && !isHold(transfer) && !isRefund(transfer)) {
     buttons.push(actionButton("refund", transfer, "Refund", what));
   }
   return buttons.length ? el("div", { class: "tx-actions" }, ...buttons) : null;
