@@ -10,6 +10,9 @@ BIN := $(VENV)/bin
 # Records that the editable install matches pyproject.toml; reinstall only when that changes.
 STAMP := $(VENV)/.transakt-installed
 PYTEST_ARGS ?=
+# `make bench BENCH=bench/transfers.py BENCH_ARGS=--quick`: one script, a smoke run.
+BENCH ?= bench/*.py
+BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help venv run test chromium lint bench clean distclean
@@ -20,7 +23,7 @@ help:
 	@echo "make test       run the test suite (PYTEST_ARGS='-k ledger -x' to narrow it)"
 	@echo "make chromium   install Debian's Chromium for the browser tests (as root, with apt)"
 	@echo "make lint       ruff check, ruff format --check, mypy, the layer contracts (lint-imports)"
-	@echo "make bench      run every benchmark script in bench/"
+	@echo "make bench      run every benchmark script in bench/ (BENCH=bench/x.py BENCH_ARGS=--quick)"
 	@echo "make clean      remove caches and build output (keeps $(VENV) and .transakt data)"
 	@echo "make distclean  clean, and remove $(VENV) too"
 
@@ -74,10 +77,10 @@ lint: venv
 # A benchmark script is a file in bench/ that runs as a program; the others are its modules.
 bench: venv
 	@shopt -s nullglob; ran=0; \
-	for script in bench/*.py; do \
+	for script in $(BENCH); do \
 		grep -q '^if __name__ == "__main__":' "$$script" || continue; \
 		echo "== $$script"; \
-		$(BIN)/python "$$script"; \
+		$(BIN)/python "$$script" $(BENCH_ARGS); \
 		ran=$$((ran + 1)); \
 	done; \
 	echo "$$ran benchmark script(s) run"

@@ -31,6 +31,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -88,11 +89,22 @@ def settings_for(database_url: str, bank_url: str = "http://127.0.0.1:8081") -> 
 
 @asynccontextmanager
 async def process(name: str, command: str, env: dict[str, str], url: str) -> AsyncIterator[None]:
-    """Run `transakt <command>` until the block ends; wait for its /healthz first."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("TRANSAKT_")} | env
+    """Run `transakt <command>` until the block ends; wait for its /healthz first.
+
+    The child runs in a scratch directory of its own, with its own data directory: it reads no
+    .env file, and its mail (deposits and withdrawals mail their owners) never reaches the mail
+    sink of a system running from this checkout.
+    """
+    scratch = tempfile.TemporaryDirectory(prefix=f"transakt-bench-{command}-")
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("TRANSAKT_")} | {
+        "TRANSAKT_DATA_DIR": str(Path(scratch.name) / "data"),
+        # The package from this checkout, whether it is installed or not.
+        "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH")))),
+        **env,
+    }
     # A plain Popen: the child runs for the whole measurement and is only signalled at the end.
     child = subprocess.Popen(  # noqa: ASYNC220
-        [sys.executable, "-m", "transakt", command], cwd=ROOT, env=full_env
+        [sys.executable, "-m", "transakt", command], cwd=scratch.name, env=full_env
     )
     try:
         await wait_until_healthy(url, child, name, seconds=60.0)
@@ -104,6 +116,8 @@ async def process(name: str, command: str, env: dict[str, str], url: str) -> Asy
             child.wait(timeout=30)
         except subprocess.TimeoutExpired:
             child.kill()
+            child.wait()
+        scratch.cleanup()
 
 
 async def bank_accounts(database_url: str, count: int) -> list[str]:

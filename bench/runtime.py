@@ -14,7 +14,11 @@ import statistics
 import sys
 import time
 import tracemalloc
+from pathlib import Path
 from typing import Any
+
+# Importable however it is run from the repository root, installed or not.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from transakt.runtime import Actor, ActorRef, ActorSystem
 

@@ -24,6 +24,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -60,9 +61,14 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+# Never the data directory of a system running from this checkout.
+BENCH_DATA_DIR = Path(tempfile.gettempdir()) / "transakt-bench"
+
+
 def settings_for(database_url: str, port: int) -> Settings:
     return Settings(
         _env_file=None,  # type: ignore[call-arg]
+        data_dir=BENCH_DATA_DIR,
         database_url=database_url,
         redis_url=None,
         port=port,

@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+# Importable however it is run from the repository root, installed or not.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from transakt.runtime import (
     Actor,

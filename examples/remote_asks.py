@@ -16,7 +16,11 @@ import subprocess
 import sys
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+# Importable however it is run from the repository root, installed or not.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from transakt.rabbitmq import Codec, RabbitTransport
 from transakt.runtime import Actor, ActorSystem, AskTimeout

@@ -7,10 +7,12 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -35,8 +37,14 @@ PROD = {
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
-    """The current environment without TRANSAKT_* variables, plus the given ones."""
+    """The current environment without TRANSAKT_* variables, plus the given ones.
+
+    The children import the package from this checkout (the tests' own), not whichever copy
+    the interpreter has installed: their cwd is an empty directory.
+    """
     env = {key: value for key, value in os.environ.items() if not key.startswith("TRANSAKT_")}
+    root = str(README.parent)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, (root, env.get("PYTHONPATH"))))
     env.update(extra)
     return env
 
@@ -280,6 +288,16 @@ def test_a_bad_port_option_is_one_line(value: str, tmp_path: Path) -> None:
     assert "--port" in result.stderr and "TRANSAKT_PORT" in result.stderr
 
 
+@pytest.fixture
+def reachable_dir() -> Iterator[Path]:
+    """A scratch directory every user can reach: run as root, the embedded PostgreSQL runs as
+    a user of its own, which cannot enter pytest's private temporary directories."""
+    path = Path(tempfile.mkdtemp(prefix="transakt-cli-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @contextmanager
 def _running(*args: str, cwd: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
     """A transakt command running in the background; stopped with SIGTERM (must exit 0)."""
@@ -367,9 +385,12 @@ def test_the_worker_needs_no_redis_even_in_prod(database_url: str, tmp_path: Pat
 
 
 @pytest.mark.slow
-async def test_up_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+@pytest.mark.timeout(240)  # the README's outage waits for the bank's return
+async def test_up_starts_everything_and_stops_cleanly_on_ctrl_c(
+    tmp_path: Path, reachable_dir: Path
+) -> None:
     wallet_port, bank_port = _free_port(), _free_port()
-    data_dir = tmp_path / "data"
+    data_dir = reachable_dir / "data"
     # The options win over the variables, for this process and for the children it starts.
     env = _clean_env(
         TRANSAKT_DATA_DIR=str(tmp_path / "not-this-one"),
@@ -406,6 +427,8 @@ async def test_up_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path) 
         assert f"http://127.0.0.1:{wallet_port}" in banner
         assert f"http://127.0.0.1:{bank_port}" in banner
         assert str(data_dir / "mail") in banner
+        assert f"http://127.0.0.1:{wallet_port}/api/docs" in banner
+        assert f"PUT http://127.0.0.1:{wallet_port}/api/v1/sandbox/bank" in banner
         for demo in DEMO_ACCOUNTS:  # the accounts and passcodes the README names
             assert f"{demo.account}  {demo.name}" in banner and demo.passcode in banner
         await _run_the_readme_session(wallet_port, bank_port, data_dir)
@@ -421,9 +444,14 @@ async def test_up_starts_everything_and_stops_cleanly_on_ctrl_c(tmp_path: Path) 
 
 
 async def _run_the_readme_session(port: int, bank_port: int, data_dir: Path) -> None:
-    """The README's curl session, run by bash as written (only ports and the mail sink moved)."""
-    section = README.read_text().split("## A session with curl", 1)[1]
-    script = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    """The README's curl session, then its outage, run by bash as written (only ports and the
+    mail sink moved)."""
+    text = README.read_text()
+    session, outage = (
+        text.split(heading, 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+        for heading in ("## A session with curl", "## Play with an outage")
+    )
+    script = session + "\necho '\"--outage--\"'\n" + outage
     script = (
         script.replace("127.0.0.1:8080", f"127.0.0.1:{port}")
         .replace("127.0.0.1:8081", f"127.0.0.1:{bank_port}")
@@ -433,7 +461,7 @@ async def _run_the_readme_session(port: int, bank_port: int, data_dir: Path) -> 
         "bash", "-euo", "pipefail", "-c", script,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    out, err = await asyncio.wait_for(shell.communicate(), 60)
+    out, err = await asyncio.wait_for(shell.communicate(), 100)
     assert shell.returncode == 0, (out.decode(), err.decode())
     # curl prints each answer without a newline: split the output into its JSON documents.
     text, answers, decoder = out.decode(), [], json.JSONDecoder()
@@ -443,6 +471,14 @@ async def _run_the_readme_session(port: int, bank_port: int, data_dir: Path) -> 
         answers.append(answer)
         while position < len(text) and text[position].isspace():
             position += 1
+    marker = answers.index("--outage--")
+    answers, outage_answers = answers[:marker], answers[marker + 1 :]
+    # The bank went down, a deposit waited (pending), the bank came back, the deposit posted.
+    assert outage_answers[0] == {"mode": "down", "latency_ms": 0}, outage_answers
+    assert outage_answers[1]["status"] == "pending", outage_answers
+    assert outage_answers[2] == {"mode": "normal", "latency_ms": 0}, outage_answers
+    assert outage_answers[3]["status"] == "posted", outage_answers
+    assert outage_answers[1]["id"] == outage_answers[3]["id"] and len(outage_answers) == 4
     alice, bob = answers[0], answers[1]
     assert [a["user"]["name"] for a in (alice, bob)] == ["Alice Example", "Bob Example"], answers
     assert [a["bank_account"]["status"] for a in (alice, bob)] == ["pending", "pending"]

@@ -46,3 +46,19 @@ def test_the_values_shown_are_the_defaults() -> None:
             "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
         )
         assert shown.strip('"') == expected, name
+
+
+def test_the_file_uncommented_is_a_valid_configuration_of_every_group(tmp_path: Path) -> None:
+    # Every value shown, set (empty ones mean "unset"): the settings load and equal the defaults
+    # in every group but the examples of values to set.
+    lines = [
+        f"TRANSAKT_{name.upper()}={value}" for name, value in _listed().items() if value.strip()
+    ]
+    env_file = tmp_path / "example.env"
+    env_file.write_text("\n".join(lines) + "\n")
+    loaded = Settings(_env_file=env_file)  # type: ignore[call-arg]
+    defaults = Settings(_env_file=None)  # type: ignore[call-arg]
+    shapes = {"database", "redis", "rabbitmq", "smtp"}  # example URLs and hosts, not defaults
+    for group, value in defaults.model_dump().items():
+        if group not in shapes:
+            assert loaded.model_dump()[group] == value, group

@@ -27,11 +27,13 @@ __all__ = [
     "IdempotencyKeyReused",
     "InsufficientFunds",
     "InvalidAmount",
+    "LimitExceeded",
     "NotFound",
     "Overloaded",
     "RateLimited",
     "RecipientUnverified",
     "RefundRefused",
+    "ReviewDecided",
     "TransaktError",
     "Unauthorized",
     "ValidationFailed",
@@ -212,3 +214,15 @@ class Overloaded(DomainError):
     def __init__(self, message: str, retry_after: float = 1.0, **details: Any) -> None:
         super().__init__(message, **details)
         self.retry_after = retry_after
+
+
+class LimitExceeded(DomainError):
+    """The payment would take the wallet past a spend limit its owner set (daily or monthly)."""
+
+    code = "limit_exceeded"
+
+
+class ReviewDecided(DomainError):
+    """The held payment's review was decided already: a decision is final."""
+
+    code = "review_decided"

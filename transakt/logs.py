@@ -7,8 +7,9 @@ a record's message (``\\r``, ``\\n``, ``\\x1b``, ``\\u2028``...), the way ``repr
 it is written; the traceback of an exception record is appended unescaped, as Python formats it.
 
 Two formats: ``text`` for people, and ``json`` for a log shipper (one object per line, with
-the time, level, logger, message and, for an exception, its traceback; JSON escapes every
-control character itself).
+the time, level, logger, message and, for an exception, its traceback). JSON escapes C0
+controls itself; the formatter also escapes DEL, the C1 controls and the Unicode line and
+paragraph separators, which JSON allows raw but which some readers take for line ends.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ TEXT_FORMAT: Final = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 # ESC...), DEL, C1 controls (NEL among them) and the Unicode line and paragraph separators.
 _CONTROLS: Final = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _NAMED: Final = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+# What json.dumps(ensure_ascii=False) leaves raw of the above (it escapes C0 itself).
+_JSON_RAW_CONTROLS: Final = re.compile("[\x7f-\x9f\u2028\u2029]")
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -89,7 +92,9 @@ class JsonFormatter(logging.Formatter):
             entry["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        line = json.dumps(entry, ensure_ascii=False, default=str)
+        # Only inside strings can these occur, where \uXXXX is their JSON escape.
+        return _JSON_RAW_CONTROLS.sub(lambda match: f"\\u{ord(match.group()):04x}", line)
 
 
 def _text_formatter() -> logging.Formatter:

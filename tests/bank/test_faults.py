@@ -72,7 +72,13 @@ async def test_faults_can_be_read_back(raw: Raw) -> None:
         "PUT", "/admin/faults", json={"latency_ms": 5, "failure_rate": 0.25, "seed": 3}
     )
     assert status == 200
-    assert body == {"latency_ms": 5, "failure_rate": 0.25, "refuse_all": False, "seed": 3}
+    assert body == {
+        "latency_ms": 5,
+        "failure_rate": 0.25,
+        "refuse_all": False,
+        "seed": 3,
+        "decline_all": False,
+    }
     assert await raw("GET", "/admin/faults") == (200, body)
 
 

@@ -282,3 +282,33 @@ def test_a_batch_crosses_the_cluster_codec_as_itself() -> None:
         decoded = codec.value(frame[0][2], frame[0][3])
         assert type(decoded) is type(value)
         assert repr(decoded) == repr(value)
+
+
+async def test_batches_and_holds_count_against_spend_limits(
+    api: Api, make_user: MakeUser, wallet_pool: asyncpg.Pool
+) -> None:
+    payer, payee = await make_user(balance=10_000), await make_user()
+    limits = f"/api/v1/wallets/{payer.wallet_id}/limits"
+    set_ = await api.request(
+        "PUT", limits, token=payer.token, json={"daily": 1_000, "monthly": None}
+    )
+    assert set_.status == 200, set_.text
+    over = await api.post(
+        BATCH, token=payer.token, json=batch(payer, [to(payee, 600), to(payee, 401)])
+    )
+    assert over.status == 409 and over.error_code == "limit_exceeded", over.text
+    each = await api.post(
+        BATCH,
+        token=payer.token,
+        json=batch(payer, [to(payee, 600), to(payee, 401), to(payee, 300)], "independent"),
+    )
+    codes = [r.get("error", {}).get("code", r["status"]) for r in each.body["results"]]
+    assert codes == ["applied", "limit_exceeded", "applied"], each.text
+    hold = await api.post(
+        "/api/v1/holds",
+        token=payer.token,
+        json={"from_wallet": payer.wallet_id, "to_wallet": payee.wallet_id, "amount": 101,
+              "currency": payer.wallet["currency"]},
+    )  # fmt: skip
+    assert hold.status == 409 and hold.error_code == "limit_exceeded", hold.text
+    assert await count_from(wallet_pool, payer.wallet_id) == 2

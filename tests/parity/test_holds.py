@@ -216,3 +216,23 @@ async def test_history_filters_on_metadata_and_shows_it(api: Api, make_user: Mak
     assert [i["amount"] for i in text.body["items"]] == [30]
     bad = await api.get(path, token=payer.token, params={"metadata.bad key": "1"})
     assert bad.status == 422
+
+
+async def test_a_released_hold_no_longer_counts_against_the_limits(
+    api: Api, make_user: MakeUser
+) -> None:
+    payer, payee = await make_user(balance=5_000), await make_user()
+    limits = f"/api/v1/wallets/{payer.wallet_id}/limits"
+    assert (
+        await api.request("PUT", limits, token=payer.token, json={"daily": 500, "monthly": None})
+    ).status == 200
+    hold = (await api.post(HOLDS, token=payer.token, json=hold_body(payer, payee, 400))).body
+    over = await api.post(HOLDS, token=payer.token, json=hold_body(payer, payee, 101))
+    assert over.status == 409 and over.error_code == "limit_exceeded"
+    part = await api.post(f"{HOLDS}/{hold['id']}/post", token=payee.token, json={"amount": 100})
+    assert part.status == 200, part.text
+    again = await api.post(HOLDS, token=payer.token, json=hold_body(payer, payee, 400))
+    assert again.status == 201, again.text  # 100 posted + 400 held: exactly the limit
+    assert (await api.post(f"{HOLDS}/{again.body['id']}/void", token=payer.token)).status == 200
+    last = await api.post(HOLDS, token=payer.token, json=hold_body(payer, payee, 400))
+    assert last.status == 201, last.text

@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from transakt.actors.limits import SpendingChanged, SpendingGuard
 from transakt.errors import InsufficientFunds, NotFound, Overloaded, RateLimited
 from transakt.models import Transfer
 from transakt.runtime import Actor, Deferred
@@ -111,11 +112,14 @@ class WalletActor(Actor):
         repository: Repository,
         writer: LedgerWriter,
         rate: DebitRate | None = None,
+        spending: SpendingGuard | None = None,
     ) -> None:
         self.wallet_id = wallet_id
         self._repository = repository
         self._writer = writer
         self._rate = rate
+        # Spend limits and review rules (transakt/actors/limits.py); None: neither.
+        self._spending = spending
         self._tokens = float(rate.burst) if rate is not None else 0.0
         self._refilled_at: float | None = None
         self.exists = False
@@ -165,6 +169,10 @@ class WalletActor(Actor):
             raise LedgerOutcomeUnknown(
                 f"a commit of a debit from {self.wallet_id} failed: {message.error!r}"
             )
+        if isinstance(message, SpendingChanged):
+            if self._spending is not None:
+                self._spending.stale = True  # the next payment reloads limits and spending
+            return None
         raise TypeError(f"WalletActor cannot handle {type(message).__name__}")
 
     async def _debit(self, transfer: NewTransfer) -> Deferred[Outcome] | Rejected:
@@ -190,8 +198,15 @@ class WalletActor(Actor):
                         available=max(self.available, 0),
                     )
                 )
+        if self._spending is not None:
+            judged = await self._spending.judge(transfer)  # a limit refuses, a rule holds
+            if isinstance(judged, Rejected):
+                return judged
+            transfer = judged
         self.available -= transfer.amount
         committed = self._writer.submit(transfer)
+        if self._spending is not None:
+            self._spending.count(transfer)
         self._in_flight[committed] = (transfer.amount, transfer.id)
         if transfer.idempotency is not None:
             self._keyed[transfer.id] = committed
@@ -219,11 +234,19 @@ class WalletActor(Actor):
             if transfer.amount > self.available:
                 decided.append(ItemOutcome(error=self._short(transfer.amount)))
                 continue
+            if self._spending is not None:
+                judged = await self._spending.judge(transfer)  # a limit refuses, a rule holds
+                if isinstance(judged, Rejected):
+                    decided.append(ItemOutcome(error=judged.error))
+                    continue
+                transfer = judged
             try:
                 committed = self._writer.submit(transfer)
             except Overloaded as error:
                 decided.append(ItemOutcome(error=error))
                 continue
+            if self._spending is not None:
+                self._spending.count(transfer)
             self.available -= transfer.amount
             self._in_flight[committed] = (transfer.amount, transfer.id)
             committed.add_done_callback(self._commit_finished)
@@ -238,10 +261,19 @@ class WalletActor(Actor):
             await self._reload()
             if total > self.available:
                 return ManyOutcome(refused=self._short(total))
+        if self._spending is not None:
+            # All or none: the limits judge the batch's total; the review rules, which hold
+            # single payments, do not split an atomic batch.
+            refusal = await self._spending.refuse_total(transfers)
+            if refusal is not None:
+                return ManyOutcome(refused=refusal.error)
         try:
             committed = self._writer.submit_group(TransferGroup(transfers))
         except Overloaded as error:
             return ManyOutcome(refused=error)
+        if self._spending is not None:
+            for transfer in transfers:
+                self._spending.count(transfer)
         self.available -= total
         self._in_flight[committed] = (total, "")
         self._groups[committed] = transfers
@@ -272,10 +304,32 @@ class WalletActor(Actor):
             return 0.0
         return (1.0 - self._tokens) / rate.per_second
 
+    def _spending_group_settled(
+        self, group: tuple[NewTransfer, ...], committed: asyncio.Future[Any]
+    ) -> None:
+        spending = self._spending
+        assert spending is not None
+        outcome = None
+        if not committed.cancelled() and committed.exception() is None:
+            outcome = committed.result()
+        if isinstance(outcome, AppliedGroup):
+            for transfer, member in zip(group, outcome.outcomes, strict=True):
+                spending.release(transfer.id, applied=isinstance(member, Applied))
+            return
+        for transfer in group:
+            spending.release(transfer.id, applied=False)
+        if outcome is None:
+            spending.stale = True  # the outcome is unknown: count again from the database
+
     def _commit_finished(self, committed: asyncio.Future[Any]) -> None:
         # A plain callback, not a message: the accounting can never be lost to a full mailbox.
         amount, transfer_id = self._in_flight.pop(committed, (0, ""))
         group = self._groups.pop(committed, ())
+        if self._spending is not None:
+            if group:
+                self._spending_group_settled(group, committed)
+            else:
+                self._spending.settled(transfer_id, committed)
         if self._keyed.get(transfer_id) is committed:
             del self._keyed[transfer_id]
         error = None if committed.cancelled() else committed.exception()

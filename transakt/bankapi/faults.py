@@ -1,4 +1,4 @@
-"""The sandbox bank's fault knobs as the admin API shows them: slow, failing or down."""
+"""The sandbox bank's fault knobs as the admin API shows them: slow, failing, declining or down."""
 
 from __future__ import annotations
 
@@ -20,6 +20,9 @@ class Faults:
     failure_rate: float = 0.0
     refuse_all: bool = False
     seed: int | None = None
+    # Up, but refusing every new money movement (stored as rejected, reason "declined"): the
+    # wallet voids it, and the breaker stays closed, since the bank did answer.
+    decline_all: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.latency_ms, bool) or not isinstance(self.latency_ms, int):
@@ -35,6 +38,8 @@ class Faults:
             )
         if not isinstance(self.refuse_all, bool):
             raise ValidationFailed("refuse_all must be true or false", field="refuse_all")
+        if not isinstance(self.decline_all, bool):
+            raise ValidationFailed("decline_all must be true or false", field="decline_all")
         if self.seed is not None and (
             isinstance(self.seed, bool) or not isinstance(self.seed, int)
         ):
@@ -47,13 +52,14 @@ class Faults:
             "failure_rate": self.failure_rate,
             "refuse_all": self.refuse_all,
             "seed": self.seed,
+            "decline_all": self.decline_all,
         }
 
     def updated(self, body: Any) -> Faults:
         """A copy with the fields a PUT /admin/faults body names; others keep their value."""
         if not isinstance(body, dict):
             raise ValidationFailed("the body must be a JSON object")
-        unknown = set(body) - {"latency_ms", "failure_rate", "refuse_all", "seed"}
+        unknown = set(body) - {"latency_ms", "failure_rate", "refuse_all", "seed", "decline_all"}
         if unknown:
             raise ValidationFailed(
                 f"unknown fault fields: {sorted(unknown)}", fields=sorted(unknown)

@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
+from transakt.bankapi.modes import MODES
 from transakt.cli.embedded import EmbeddedError, EmbeddedUnavailable
 from transakt.cli.errors import (
     EXIT_FAILURE,
@@ -50,6 +51,7 @@ _SUMMARIES = {
     "worker": "run a background worker",
     "migrate": "apply pending database migrations",
     "reconcile": "check deposits and withdrawals against the bank",
+    "operator": "grant a user the operator role (reviews held payments): operator grant EMAIL",
 }
 
 
@@ -89,6 +91,7 @@ _OPTIONS: dict[str, list[tuple[str, str, str, str]]] = {
     "bank": [
         ("--host", "bank_host", "HOST", "address to listen on"),
         ("--port", "bank_port", "PORT", "port to listen on"),
+        ("--mode", "bank_mode", "MODE", "the outage mode to start in"),
     ],
     "up": [
         ("--port", "port", "PORT", "the (first) wallet node's port"),
@@ -122,15 +125,20 @@ def _add_options(parser: argparse.ArgumentParser, command: str) -> None:
     for option, setting, metavar, text in _OPTIONS.get(command, []):
         variable = f"TRANSAKT_{setting.upper()}"
         kind: Callable[[str], Any] = str
+        choices: tuple[str, ...] | None = None
         if setting.endswith("port"):
             kind = _port(variable)
         elif setting.endswith("dir"):
             kind = Path
+        elif setting == "bank_mode":
+            choices = MODES
+            text = f"{text}: {', '.join(MODES)}"
         parser.add_argument(
             option,
             dest=f"set_{setting}",
             metavar=metavar,
             type=kind,
+            choices=choices,
             help=f"{text} (overrides {variable})",
         )
     if command == "up":
@@ -168,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
             "--env-file", type=Path, metavar="PATH", default=argparse.SUPPRESS, help=env_file_help
         )
         _add_options(sub, name)
+        if name == "operator":
+            sub.add_argument("action", choices=["grant"], help="what to do")
+            sub.add_argument("email", help="the user's e-mail address")
     return parser
 
 
@@ -239,7 +250,18 @@ def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _dispatch(command: str, settings: Settings, env_file: Path | None, nodes: int = 1) -> int:
+def _dispatch(
+    command: str,
+    settings: Settings,
+    env_file: Path | None,
+    nodes: int = 1,
+    args: argparse.Namespace | None = None,
+) -> int:
+    if command == "operator":
+        from transakt.cli.operators import cmd_operator
+
+        assert args is not None
+        return cmd_operator(settings, args.action, args.email)
     if command == "up":
         from transakt.cli.up import cmd_up
 
@@ -269,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(_overrides(args), env_file)
         _configure_logging(settings)
-        return _dispatch(args.command, settings, env_file, getattr(args, "nodes", 1))
+        return _dispatch(args.command, settings, env_file, getattr(args, "nodes", 1), args)
     except CommandError as exc:
         print(f"transakt {args.command}: {exc}", file=sys.stderr)
         return exc.exit_code

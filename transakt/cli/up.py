@@ -160,7 +160,7 @@ def _banner(
         mail = "(local sink, sent by the mail worker)"
     lines += [
         f"  dashboard  {public}/",
-        f"  API        {public}/api/v1/openapi.json",
+        f"  API        {public}/api/v1/openapi.json  (as a page: {public}/api/docs)",
         f"  bank       {bank_url}  (sandbox)",
     ]
     if layout.broker_url is not None:
@@ -180,7 +180,13 @@ def _banner(
             "  e-mail codes arrive in the mail sink above",
             "",
         ]
-    lines += [f"  try:  curl -s {public}/readyz", "", "Press Ctrl-C to stop.", ""]
+    lines.append(f"  try:  curl -s {public}/readyz")
+    if settings.mode == "dev":
+        lines.append(
+            f"  play with an outage: PUT {public}/api/v1/sandbox/bank "
+            '{"mode": "down"} (then "normal"; README: "Play with an outage")'
+        )
+    lines += ["", "Press Ctrl-C to stop.", ""]
     return "\n".join(lines)
 
 

@@ -10,6 +10,7 @@ import transakt.bankapi.errors
 import transakt.errors
 import transakt.gateway.breaker
 import transakt.storage.writer
+from transakt.actors.limits import SpendingChanged
 from transakt.actors.wallet import Debit, DebitMany, ItemOutcome, ManyOutcome, WalletActor
 from transakt.config import Settings
 from transakt.errors import TransaktError
@@ -44,11 +45,13 @@ def _storage_unavailable(state: dict[str, Any]) -> BaseException:
 
 
 def wallet_codec() -> Codec:
-    """The wire format of wallet nodes: the debit command, its outcomes, and every error of the
+    """The wire format of wallet nodes: the debit command, its outcomes, the spending notice,
+    and every error of the
     project (by class name; each node runs the same code, so each knows them all)."""
     codec = Codec()
     codec.register(Debit, NewTransfer, IdempotencyRecord, Applied, Duplicate, Rejected, Transfer)
     codec.register(DebitMany, ItemOutcome, ManyOutcome)  # batches
+    codec.register(SpendingChanged)  # a limit set, a held payment voided: the actor reloads
     assert _ERROR_MODULES  # imported for their classes
     codec.register_error(TransaktError)
     for error in _subclasses(TransaktError):

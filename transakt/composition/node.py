@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry, generate_latest
 
+from transakt.actors.limits import ReviewRules, SpendingGuard
 from transakt.actors.wallet import DebitRate, WalletActor
 from transakt.composition.cluster import wallet_transport
 from transakt.composition.notifications import Notifications, open_notifications
@@ -41,7 +42,9 @@ from transakt.services.email_verification import EmailVerification
 from transakt.services.holds import HoldExpiry, HoldService
 from transakt.services.housekeeping import Housekeeping
 from transakt.services.idempotency import Idempotency
+from transakt.services.limits import SpendLimitsService
 from transakt.services.refunds import RefundService
+from transakt.services.reviews import ReviewService
 from transakt.services.sessions import Sessions
 from transakt.services.throttle import Throttle
 from transakt.services.wallets import WalletService
@@ -81,6 +84,8 @@ class Node:
     throttle: Throttle
     idempotency: Idempotency
     housekeeping: Housekeeping
+    limits: SpendLimitsService
+    reviews: ReviewService
     started_at: float = field(default_factory=time.time)
     notifications: Notifications | None = None
     #: The process's Prometheus registry (GET /metrics answers it), made with the node.
@@ -191,9 +196,12 @@ async def open_node(settings: Settings, services: ResolvedServices) -> AsyncIter
 
         repository = Repository(pool)
         rate = DebitRate(settings.wallet.debits_per_second, settings.wallet.debit_burst)
+        rules = ReviewRules(**settings.review.model_dump())
         system.register_entity(
             WalletActor,
-            lambda wallet_id: WalletActor(wallet_id, repository, writer, rate),
+            lambda wallet_id: WalletActor(
+                wallet_id, repository, writer, rate, SpendingGuard(wallet_id, pool, rules)
+            ),
             idle_timeout=settings.wallet.idle_seconds,
             mailbox_size=settings.wallet.mailbox_size,
             policy=RestartPolicy(max_restarts=10, within=60.0, min_backoff=0.01, max_backoff=1.0),
@@ -234,7 +242,7 @@ async def open_node(settings: Settings, services: ResolvedServices) -> AsyncIter
         housekeeping.start()
         stack.push_async_callback(housekeeping.stop)
         # Before the writer stops (LIFO): a sweep under way still finds it.
-        hold_expiry = HoldExpiry(pool, writer, interval=settings.ledger.hold_sweep_seconds)
+        hold_expiry = HoldExpiry(pool, writer, system, interval=settings.ledger.hold_sweep_seconds)
         hold_expiry.start()
         stack.push_async_callback(hold_expiry.stop)
         notifications = await stack.enter_async_context(
@@ -247,7 +255,7 @@ async def open_node(settings: Settings, services: ResolvedServices) -> AsyncIter
             service=service,
             # A batch of 1,000 waits for two or three group commits: more than one payment.
             refunds=RefundService(service, pool),
-            holds=HoldService(service, writer, pool),
+            holds=HoldService(service, writer, pool, system),
             hold_expiry=hold_expiry,
             batches=BatchService(
                 service, pool, system, request_timeout=3 * settings.request_timeout_seconds
@@ -267,6 +275,8 @@ async def open_node(settings: Settings, services: ResolvedServices) -> AsyncIter
             throttle=throttle,
             idempotency=idempotency,
             housekeeping=housekeeping,
+            limits=SpendLimitsService(service, pool, system),
+            reviews=ReviewService(service, pool, system),
             notifications=notifications,
         )
 

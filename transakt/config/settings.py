@@ -12,9 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from limits import parse_many
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from transakt.config.groups import ReviewSettings, ThrottleSettings, _Group
 
 __all__ = [
     "DEFAULT_BANK_SECRET",
@@ -33,6 +34,7 @@ __all__ = [
     "PasswordSettings",
     "RabbitmqSettings",
     "RedisSettings",
+    "ReviewSettings",
     "Settings",
     "SmtpSettings",
     "ThrottleSettings",
@@ -45,10 +47,6 @@ DEFAULT_BANK_SECRET = "dev-only-bank-service-secret-0123456789abcdef"  # refused
 
 class InsecureSettings(ValueError):
     """A production setting was left at its insecure development default."""
-
-
-class _Group(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
 class DatabaseSettings(_Group):
@@ -138,6 +136,10 @@ class BankSettings(_Group):
     fault_failure_rate: float = Field(0.0, ge=0, le=1)
     fault_refuse_all: bool = False
     fault_seed: int | None = None
+    # The outage mode the sandbox starts in (transakt.bankapi.modes): normal, slow (every call
+    # waits 1.5 s), down (every call 503) or refusing (every money movement declined). Any mode
+    # but normal replaces the fault_* knobs above, except the seed.
+    mode: Literal["normal", "slow", "down", "refusing"] = "normal"
     # The sandbox opens the documented demo accounts at start (transakt.sandbox.demo).
     demo_accounts: bool = True
 
@@ -191,39 +193,6 @@ class LiveSettings(_Group):
     heartbeat_seconds: float = Field(20.0, gt=0)
 
 
-def _limits(value: str) -> str:
-    try:
-        items = parse_many(value)
-    except ValueError as error:
-        raise ValueError(f"not a list of limits such as '5/minute;20/hour': {error}") from None
-    if not items:
-        raise ValueError("give at least one limit, such as '5/minute'")
-    return value
-
-
-class ThrottleSettings(_Group):
-    """Throttle rules: limits "count/window" joined by ";" (see transakt.services.throttle)."""
-
-    login_account: str = "5/minute;10/10 minutes;20/hour;40/day"
-    login_ip: str = "60/10 minutes;600/day"
-    signup_ip: str = "10/hour;50/day"
-    money_user: str = "30/minute;500/hour"
-    lookup_user: str = "60/minute;600/hour"
-    email_code_user: str = "10/hour"
-    email_resend_user: str = "3/hour;10/day"
-    bank_link_user: str = "3/day"
-    password_user: str = "5/10 minutes;20/day"
-
-    @field_validator("*")
-    @classmethod
-    def _valid_limits(cls, value: str) -> str:
-        return _limits(value)
-
-    def rules(self) -> dict[str, str]:
-        """Every rule by name."""
-        return self.model_dump()
-
-
 class EmailSettings(_Group):
     """The code mailed to verify an address: its life and its tries."""
 
@@ -255,6 +224,7 @@ _GROUPS: dict[str, type[_Group]] = {
     "throttle": ThrottleSettings,
     "email": EmailSettings,
     "idempotency": IdempotencySettings,
+    "review": ReviewSettings,
 }
 
 
@@ -306,6 +276,7 @@ class Settings(BaseSettings):
     throttle: ThrottleSettings = ThrottleSettings()
     email: EmailSettings = EmailSettings()
     idempotency: IdempotencySettings = IdempotencySettings()
+    review: ReviewSettings = ReviewSettings()
 
     @field_validator("node_id")
     @classmethod

@@ -202,6 +202,7 @@ class BankClient:
         failure_rate: float | None = None,
         refuse_all: bool | None = None,
         seed: int | None = None,
+        decline_all: bool | None = None,
     ) -> Faults:
         """Change the knobs given (others keep their value); returns the faults now in force."""
         knobs = {
@@ -209,6 +210,7 @@ class BankClient:
             "failure_rate": failure_rate,
             "refuse_all": refuse_all,
             "seed": seed,
+            "decline_all": decline_all,
         }
         body = {key: value for key, value in knobs.items() if value is not None}
         answer = await self._require("PUT", "/admin/faults", body)

@@ -124,6 +124,7 @@ SCHEMAS: Final[Json] = {
             "currency": string(pattern="^[A-Z]{3}$"),
             "memo": {"type": ["string", "null"]},
             "reason": string(description="why a transfer was voided"),
+            "review": ref("Review"),
             "created_at": TIME,
             "posted_at": TIME,
         },
@@ -222,8 +223,9 @@ ERRORS: Final[dict[str, tuple[str, str]]] = {
     "NotFound": ("404", "not_found"),
     "Conflict": (
         "409",
-        "email_taken, wallet_exists, insufficient_funds, bank_account_taken or "
-        "recipient_unverified",
+        "email_taken, wallet_exists, insufficient_funds, bank_account_taken, "
+        "recipient_unverified, limit_exceeded (window, limit, remaining, resets_at) or "
+        "review_decided",
     ),
     "TooLarge": ("413", "payload_too_large: the body is over the limit"),
     "TooMany": (

@@ -65,6 +65,12 @@ def idempotency_key(request: web.Request, body: dict[str, Any]) -> IdempotencyKe
     return IdempotencyKey(key=key, request_hash=request_hash(request.method, request.path, body))
 
 
+def _status_of(result: Answerable, status: int) -> int:
+    """A result may name its own status (a payment held for review is 202, not 201)."""
+    own = getattr(result, "http_status", None)
+    return own if isinstance(own, int) else status
+
+
 def replay_response(replay: Replay) -> web.Response:
     """The first answer to this key, exactly as it was, marked as a replay."""
     return json_response(replay.body, status=replay.status, headers=_REPLAYED)
@@ -94,7 +100,7 @@ async def answer_once(
         result = await operation(None)
         if isinstance(result, Replay):
             return replay_response(result)
-        return json_response(result.to_json(), status=status)
+        return json_response(result.to_json(), status=_status_of(result, status))
     user_id = current_user_id(request)
     idempotency = request.app[NODE_KEY].idempotency
 
@@ -113,7 +119,7 @@ async def answer_once(
             return (first, True) if first is not None else (Replay(refused, refusal), False)
         if isinstance(result, Replay):
             return result, True
-        answer = Replay(status, result.to_json())
+        answer = Replay(_status_of(result, status), result.to_json())
         if not stores_success:
             first = await idempotency.record(user_id, key, answer.status, answer.body)
             if first is not None:

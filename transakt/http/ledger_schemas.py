@@ -14,6 +14,7 @@ from transakt.http.schemas import (
     OptionalEmail,
     OptionalMemo,
     OptionalWalletId,
+    TransferBody,
     WalletId,
     _amount,
     _Body,
@@ -79,16 +80,9 @@ class RefundBody(_Body):
     memo: OptionalMemo = None
 
 
-class HoldBody(_Body):
-    """POST /api/v1/holds: a payment held until posted or voided (or expired)."""
+class HoldBody(TransferBody):
+    """POST /api/v1/holds: a payment's fields, held until posted or voided (or expired)."""
 
-    from_wallet: WalletId
-    to_wallet: OptionalWalletId = None
-    to_email: OptionalEmail = None
-    amount: Amount
-    currency: Currency
-    memo: OptionalMemo = None
-    metadata: OptionalMetadata = None
     expires_in: Annotated[int, Field(ge=1, le=MAX_HOLD_SECONDS)] = DEFAULT_HOLD_SECONDS
 
 

@@ -16,7 +16,9 @@ from transakt.http._openapi_components import (
     error_response,
     throttled_response,
 )
+from transakt.http._openapi_ledger import ledger_paths
 from transakt.http._openapi_paths import paths
+from transakt.http._openapi_policy import POLICY_SCHEMAS, policy_paths, policy_request_schemas
 from transakt.http.ledger_schemas import BatchBody, HoldBody, PostHoldBody, RefundBody
 from transakt.http.schemas import (
     ApproveBody,
@@ -102,7 +104,7 @@ def build_openapi(settings: Settings) -> Json:
                 '{"error": {"code", "message", ...}}.'
             ),
         },
-        "paths": paths(),
+        "paths": {**paths(), **ledger_paths(), **policy_paths()},
         "security": [{"bearerAuth": []}],
         "components": {
             "securitySchemes": {
@@ -147,6 +149,8 @@ def build_openapi(settings: Settings) -> Json:
                 "EmailCodeRequest": _request_schema(EmailCodeBody, "EmailCodeRequest"),
                 "BankConfirmRequest": _request_schema(BankConfirmBody, "BankConfirmRequest"),
                 "ApproveRequest": _request_schema(ApproveBody, "ApproveRequest"),
+                **POLICY_SCHEMAS,
+                **policy_request_schemas(),
             },
             "parameters": PARAMETERS,
             "responses": responses,

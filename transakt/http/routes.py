@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from transakt.http.apidocs.views import setup_apidocs_routes
 from transakt.http.constants import API_PREFIX
 from transakt.http.views import (
     auth,
@@ -14,10 +15,13 @@ from transakt.http.views import (
     holds,
     ops,
     refunds,
+    reviews,
     transfers,
     wallets,
 )
+from transakt.http.views import limits as spend_limits
 from transakt.http.views.live import live
+from transakt.http.views.sandbox import setup_sandbox_routes
 
 __all__ = ["setup_routes"]
 
@@ -93,3 +97,19 @@ def setup_routes(app: web.Application) -> None:
             ),
         ]
     )
+    # Spend limits and fraud review (the "Ledger parity" issue).
+    app.router.add_routes(
+        [
+            web.get(f"{API_PREFIX}/wallets/{{id}}/limits", spend_limits.get_limits, name="limits"),
+            web.put(
+                f"{API_PREFIX}/wallets/{{id}}/limits", spend_limits.set_limits, name="set_limits"
+            ),
+            web.get(f"{API_PREFIX}/reviews", reviews.list_reviews, name="list_reviews"),
+            web.post(
+                f"{API_PREFIX}/reviews/{{id}}/approve", reviews.approve, name="approve_review"
+            ),
+            web.post(f"{API_PREFIX}/reviews/{{id}}/reject", reviews.reject, name="reject_review"),
+        ]
+    )
+    setup_apidocs_routes(app)  # /api/docs: the OpenAPI document as a page
+    setup_sandbox_routes(app)  # dev mode only: the sandbox bank's outage mode

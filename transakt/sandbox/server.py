@@ -11,6 +11,7 @@ from aiohttp.typedefs import Middleware
 
 from transakt.bankapi.constants import VERIFICATION_TTL_SECONDS
 from transakt.bankapi.faults import Faults
+from transakt.bankapi.modes import faults_for, mode_of
 from transakt.composition.bank import open_bank
 from transakt.config.settings import BankSettings
 from transakt.errors import BankUnavailable, DomainError, RateLimited
@@ -136,6 +137,8 @@ def create_app(
             refuse_all=bank.fault_refuse_all,
             seed=bank.fault_seed,
         )
+        if bank.mode != "normal":
+            faults = faults_for(bank.mode, faults)
     metrics = BankMetrics()
     injector = FaultInjector(faults)
     # Outermost first: errors wrap everything; faults come before auth, as a bank that is
@@ -177,9 +180,12 @@ def run(
 
 
 async def _serve(bank: BankSettings, database_url: str, pool_max: int) -> None:
+    app = create_app(bank, database_url, pool_max=pool_max)
+    mode = mode_of(app[FAULTS_KEY].faults)
+
     def listening(url: str) -> None:
         # With port 0 the OS picks the port; say which one, so a parent process can connect.
-        print(f"transakt bank listening on {url}", flush=True)
+        shown = "" if mode == "normal" else f" (outage mode: {mode})"
+        print(f"transakt bank listening on {url}{shown}", flush=True)
 
-    app = create_app(bank, database_url, pool_max=pool_max)
     await serve(app, bank.host, bank.port, access_log=None, on_listening=listening)

@@ -144,15 +144,20 @@ class BankStore(VerificationStore):
         next_cursor = page[-1]["seq"] if len(rows) > limit else None
         return [_transfer(row) for row in page], next_cursor
 
-    async def apply_transfer(self, request: TransferRequest) -> tuple[BankTransferResult, bool]:
+    async def apply_transfer(
+        self, request: TransferRequest, *, decline: bool = False
+    ) -> tuple[BankTransferResult, bool]:
         """Apply a transfer id once: its outcome, and True if this call stored it (not a replay).
+
+        ``decline`` (the ``refusing`` outage mode) stores a new id as rejected, reason
+        ``declined``, whatever the account holds; a replay still answers its stored outcome.
 
         Raises IdempotencyKeyReused when the id was stored with a different request.
         """
         stored = await self.get_transfer(request.id)
         if stored is None:
             try:
-                return await self._apply_new(request), True
+                return await self._apply_new(request, decline), True
             except AlreadyStored:
                 pass
             # A concurrent request with this id committed first; its outcome is the answer.
@@ -165,7 +170,7 @@ class BankStore(VerificationStore):
             )
         return stored, False
 
-    async def _apply_new(self, request: TransferRequest) -> BankTransferResult:
+    async def _apply_new(self, request: TransferRequest, decline: bool) -> BankTransferResult:
         async with self._pool.acquire() as connection, connection.transaction():
             # The row lock serialises every transfer on this account, so the balance read
             # below is still true when the update commits.
@@ -174,7 +179,7 @@ class BankStore(VerificationStore):
                 "WHERE account = $1 FOR UPDATE",
                 request.account,
             )
-            reason = _refusal(request, account)
+            reason = "declined" if decline else _refusal(request, account)
             row = await connection.fetchrow(
                 f"""
                 INSERT INTO {self._schema}.transfers

@@ -120,7 +120,8 @@ async def verify_user(request: web.Request) -> web.Response:
 async def create_transfer(request: web.Request) -> web.Response:
     """Apply a debit or credit once per id; a replay answers the stored outcome."""
     transfer = parse_transfer(await read_json_object(request))
-    outcome, fresh = await request.app[STORE_KEY].apply_transfer(transfer)
+    decline = request.app[FAULTS_KEY].faults.decline_all
+    outcome, fresh = await request.app[STORE_KEY].apply_transfer(transfer, decline=decline)
     if fresh:
         request.app[METRICS_KEY].count_transfer(outcome.status, outcome.reason)
     headers = {} if fresh else {"Idempotent-Replayed": "true"}

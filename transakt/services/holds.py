@@ -26,8 +26,9 @@ import asyncpg
 from transakt.errors import HoldSettled, NotFound, ValidationFailed
 from transakt.ids import uuid4_hex
 from transakt.models import Transfer
-from transakt.runtime import RestartPolicy, TaskSupervisor
+from transakt.runtime import ActorSystem, RestartPolicy, TaskSupervisor
 from transakt.services.idempotency import IdempotencyKey, Replay
+from transakt.services.limits import tell_spending_changed
 from transakt.services.wallets import TransferRequest, WalletService
 from transakt.storage.holds import due_holds, forget_holds
 from transakt.storage.records import (
@@ -62,10 +63,13 @@ class HoldRequest:
 class HoldService:
     """Creates holds through the payer's wallet actor, and posts and voids them."""
 
-    def __init__(self, wallets: WalletService, writer: LedgerWriter, pool: asyncpg.Pool) -> None:
+    def __init__(
+        self, wallets: WalletService, writer: LedgerWriter, pool: asyncpg.Pool, system: ActorSystem
+    ) -> None:
         self._wallets = wallets
         self._writer = writer
         self._pool = pool
+        self._system = system
 
     async def create(
         self, user_id: str, request: HoldRequest, idempotency: IdempotencyKey | None
@@ -120,13 +124,7 @@ class HoldService:
         rest. Answers the transfer that moved the money."""
         hold = await self._pending(user_id, hold_id)
         if amount is None or amount == hold.amount:
-            outcome = await self._writer.submit(Settlement(hold.id, "posted"))
-            if isinstance(outcome, Applied):
-                await self._forget(hold.id)
-                return outcome.transfer
-            if isinstance(outcome, Rejected):
-                raise outcome.error
-            raise HoldSettled("the hold was posted, voided or expired already", hold=hold.id)
+            return await self._settle(Settlement(hold.id, "posted"))
         if amount > hold.amount:
             raise ValidationFailed(
                 "a hold is posted for its amount at most", field="amount", held=hold.amount
@@ -151,18 +149,27 @@ class HoldService:
         if not isinstance(made, Applied):
             raise HoldSettled("the hold was posted already", hold=hold.id)
         await self._forget(hold.id)
+        # The hold counted against the payer's limits in full: count what moved instead.
+        await tell_spending_changed(self._system, hold.from_wallet)
         return made.transfer
 
     async def void(self, user_id: str, hold_id: str) -> Transfer:
         """Release the hold: the payer's money is available again."""
         hold = await self._pending(user_id, hold_id)
-        outcome = await self._writer.submit(Settlement(hold.id, "voided", reason="voided"))
+        return await self._settle(Settlement(hold.id, "voided", reason="voided"))
+
+    async def _settle(self, settlement: Settlement) -> Transfer:
+        outcome = await self._writer.submit(settlement)
         if isinstance(outcome, Applied):
-            await self._forget(hold.id)
+            await self._forget(settlement.transfer_id)
+            if settlement.outcome == "voided":  # it no longer counts against the limits
+                await tell_spending_changed(self._system, outcome.transfer.from_wallet)
             return outcome.transfer
         if isinstance(outcome, Rejected):
             raise outcome.error
-        raise HoldSettled("the hold was posted, voided or expired already", hold=hold.id)
+        raise HoldSettled(
+            "the hold was posted, voided or expired already", hold=settlement.transfer_id
+        )
 
     async def _pending(self, user_id: str, hold_id: str) -> Transfer:
         # Either party may settle it (get answers 404 to anyone else).
@@ -189,12 +196,14 @@ class HoldExpiry:
         self,
         pool: asyncpg.Pool,
         writer: LedgerWriter,
+        system: ActorSystem | None = None,
         *,
         interval: float = 1.0,
         batch: int = 200,
     ) -> None:
         self._pool = pool
         self._writer = writer
+        self._system = system
         self._interval = interval
         self._batch = batch
         self.tasks = TaskSupervisor(
@@ -221,9 +230,12 @@ class HoldExpiry:
                 *(self._writer.submit(Settlement(hold, "voided", reason=_EXPIRED)) for hold in due)
             )
             await forget_holds(connection, due)
-        voided = sum(1 for outcome in outcomes if isinstance(outcome, Applied))
-        self.expired += voided
-        return voided
+        voided = [outcome.transfer for outcome in outcomes if isinstance(outcome, Applied)]
+        self.expired += len(voided)
+        if self._system is not None:  # expired holds no longer count against the limits
+            for transfer in voided:
+                await tell_spending_changed(self._system, transfer.from_wallet)
+        return len(voided)
 
     async def _run(self) -> None:
         while True:

@@ -36,7 +36,18 @@ import asyncpg
 from transakt.storage.typing import Connection
 
 #: The mails there are (the mail_deliveries table's CHECK constraint lists the same).
-MailTemplate = Literal["sent", "received", "deposited", "withdrawn", "failed", "verify_email"]
+MailTemplate = Literal[
+    "sent",
+    "received",
+    "deposited",
+    "withdrawn",
+    "failed",
+    "verify_email",
+    "held",
+    "hold_placed",
+    "hold_incoming",
+    "hold_released",
+]
 
 __all__ = [
     "CLAIM_LOCK_CLASS",
@@ -58,7 +69,8 @@ __all__ = [
 # The predicate repeats the partial index outbox_mail_unplanned's, so the index is used.
 _CLAIM_EVENTS = """
 SELECT id, event_id, topic, payload::text AS payload FROM outbox
-WHERE mail_planned_at IS NULL AND topic IN ('transfer.posted', 'transfer.voided')
+WHERE mail_planned_at IS NULL
+  AND topic IN ('transfer.posted', 'transfer.voided', 'transfer.pending')
 ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
 """
 _MARK_PLANNED = "UPDATE outbox SET mail_planned_at = now() WHERE id = ANY($1::bigint[])"

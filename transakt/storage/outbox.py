@@ -48,7 +48,8 @@ _LAST_ID = "SELECT coalesce(max(id), 0) FROM outbox"
 # never holds locks for long.
 _DONE_WITH = """
     WHERE created_at < now() - make_interval(secs => $1)
-      AND (mail_planned_at IS NOT NULL OR topic NOT IN ('transfer.posted', 'transfer.voided'))
+      AND (mail_planned_at IS NOT NULL
+           OR topic NOT IN ('transfer.posted', 'transfer.voided', 'transfer.pending'))
 """
 _PRUNE = f"""
 DELETE FROM outbox WHERE id IN (

@@ -74,6 +74,27 @@ def _lines(delivery: MailDelivery) -> tuple[str, list[str]]:
         return f"You received {amount}", [f"{other} sent you {amount}."]
     if template == "deposited":
         return f"{amount} deposited", [f"{amount} from your bank account is now in your wallet."]
+    if template == "held":
+        return f"Your payment of {amount} is under review", [
+            f"Your payment of {amount} to {other} is being reviewed before it is sent.",
+            "The amount is reserved in your wallet meanwhile. We will write again as soon as "
+            "it is decided.",
+        ]
+    if template == "hold_placed":
+        return f"{amount} held for {other}", [
+            f"{amount} is reserved in your wallet for {other}.",
+            "It moves when the hold is posted; if it is voided or expires, it is yours again.",
+        ]
+    if template == "hold_incoming":
+        return f"{other} holds {amount} for you", [
+            f"{other} reserved {amount} for you. It reaches your wallet when the hold is posted.",
+        ]
+    if template == "hold_released":
+        reason = _one_line(str(transfer.get("reason") or "voided"))
+        return f"Your hold of {amount} was released", [
+            f"Your hold of {amount} for {other} was released ({reason}).",
+            "No money moved; the amount is available in your wallet again.",
+        ]
     if template == "withdrawn":
         return f"{amount} withdrawn", [f"{amount} left your wallet for your bank account."]
     noun = _KIND_NOUN.get(str(transfer.get("kind")), "transfer")

@@ -21,7 +21,7 @@ __all__ = [
 
 
 #: The outbox topics that can mean mail (the migration's partial index lists the same).
-MAIL_TOPICS: Final = ("transfer.posted", "transfer.voided")
+MAIL_TOPICS: Final = ("transfer.posted", "transfer.voided", "transfer.pending")
 #: Written beside a mail queued directly (an e-mail code): it only wakes the mailers.
 MAIL_QUEUED_TOPIC: Final = "mail.queued"
 
@@ -39,12 +39,15 @@ def planned_mails(topic: str, payload: dict[str, Any]) -> list[PlannedMail]:
     """The mails a transfer event means: completed transfers to each side, failures to the payer."""
     # A posted P2P transfer is "sent" for the payer and "received" for the payee; a posted
     # deposit is "deposited" and a posted withdrawal "withdrawn" for the wallet's owner; a voided
-    # transfer is "failed" for the user who asked for it (the settlement side has no user).
+    # transfer is "failed" for the user who asked for it (the settlement side has no user). A
+    # pending P2P transfer is a payment held for review: "held" for the payer (its decision
+    # then comes as "sent" when approved, or "failed" when rejected).
     transfer = payload.get("transfer") or {}
     kind = transfer.get("kind")
     payer: str | None = payload.get("from_user")
     payee: str | None = payload.get("to_user")
     mails: list[PlannedMail] = []
+    is_hold = kind == "p2p" and str(transfer.get("id", "")).startswith("hld_")
     if topic == "transfer.posted":
         if kind == "p2p":
             if payer is not None:
@@ -55,7 +58,21 @@ def planned_mails(topic: str, payload: dict[str, Any]) -> list[PlannedMail]:
             mails.append(PlannedMail(payee, "deposited"))
         elif kind == "withdrawal" and payer is not None:
             mails.append(PlannedMail(payer, "withdrawn"))
+    elif topic == "transfer.pending":
+        if kind != "p2p" or payer is None:
+            pass
+        elif is_hold:  # a hold is pending by design: both parties hear it was placed
+            mails.append(PlannedMail(payer, "hold_placed", payee))
+            if payee is not None and payee != payer:
+                mails.append(PlannedMail(payee, "hold_incoming", payer))
+        else:
+            mails.append(PlannedMail(payer, "held", payee))
     elif topic == "transfer.voided":
+        if is_hold:
+            # Posted in part: the posting transfer's own mails tell of it.
+            if payer is not None and not str(transfer.get("reason", "")).startswith("posted "):
+                mails.append(PlannedMail(payer, "hold_released", payee))
+            return mails
         owner = payee if kind == "deposit" else payer
         if owner is not None:
             mails.append(PlannedMail(owner, "failed", payee if kind == "p2p" else None))

@@ -9,10 +9,10 @@ from transakt.http.idempotency import answer_once
 from transakt.http.ledger_schemas import HoldBody, PostHoldBody
 from transakt.http.schemas import parse_path_id, validate_body
 from transakt.http.views._shared import node_of
+from transakt.http.views.transfers import payment_of
 from transakt.models import Transfer
 from transakt.services.holds import HoldRequest
 from transakt.services.idempotency import IdempotencyKey, Replay
-from transakt.services.wallets import TransferRequest
 from transakt.web.json import json_response, read_json_object
 
 __all__ = ["create_hold", "get_hold", "post_hold", "void_hold"]
@@ -23,18 +23,7 @@ async def create_hold(request: web.Request) -> web.Response:
     user_id = current_user_id(request)
     raw = await read_json_object(request)
     body = validate_body(HoldBody, raw)
-    hold = HoldRequest(
-        TransferRequest(
-            from_wallet=body.from_wallet,
-            to_wallet=body.to_wallet,
-            to_email=body.to_email,
-            amount=body.amount,
-            currency=body.currency,
-            memo=body.memo,
-            metadata=body.metadata,
-        ),
-        expires_in=body.expires_in,
-    )
+    hold = HoldRequest(payment_of(body), expires_in=body.expires_in)
     holds = node_of(request).holds
 
     async def reserve(key: IdempotencyKey | None) -> Transfer | Replay:

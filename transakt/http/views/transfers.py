@@ -17,18 +17,16 @@ from transakt.http.views._shared import node_of, service_of
 from transakt.models import Transfer
 from transakt.services.batches import BatchItem, BatchRequest, BatchResult
 from transakt.services.idempotency import IdempotencyKey, Replay
+from transakt.services.reviews import ReviewedTransfer
 from transakt.services.wallets import TransferRequest
 from transakt.web.json import MAX_LARGE_BODY_BYTES, json_response, read_json_object
 
-__all__ = ["create_batch", "create_transfer", "get_transfer", "recipient"]
+__all__ = ["create_batch", "create_transfer", "get_transfer", "payment_of", "recipient"]
 
 
-async def create_transfer(request: web.Request) -> web.Response:
-    """POST /api/v1/transfers: 201 once the transfer is posted and durable."""
-    user_id = current_user_id(request)
-    raw = await read_json_object(request)
-    body = validate_body(TransferBody, raw)
-    transfer_request = TransferRequest(
+def payment_of(body: TransferBody) -> TransferRequest:
+    """The payment a transfer (or hold) body asks for."""
+    return TransferRequest(
         from_wallet=body.from_wallet,
         to_wallet=body.to_wallet,
         to_email=body.to_email,
@@ -37,10 +35,21 @@ async def create_transfer(request: web.Request) -> web.Response:
         memo=body.memo,
         metadata=body.metadata,
     )
-    service = service_of(request)
 
-    async def pay(key: IdempotencyKey | None) -> Transfer | Replay:
-        return await service.transfer(user_id, transfer_request, key)
+
+async def create_transfer(request: web.Request) -> web.Response:
+    """POST /api/v1/transfers: 201 once the transfer is posted and durable (202 when a review
+    rule held it: pending, with ``review``)."""
+    user_id = current_user_id(request)
+    raw = await read_json_object(request)
+    body = validate_body(TransferBody, raw)
+    transfer_request = payment_of(body)
+    service = service_of(request)
+    reviews = node_of(request).reviews
+
+    async def pay(key: IdempotencyKey | None) -> Transfer | ReviewedTransfer | Replay:
+        paid = await service.transfer(user_id, transfer_request, key)
+        return paid if isinstance(paid, Replay) else await reviews.held(user_id, paid)
 
     # The ledger keeps the success with the transfer, and finds a replay by itself.
     return await answer_once(request, raw, pay, status=201, stores_success=True)
@@ -49,8 +58,10 @@ async def create_transfer(request: web.Request) -> web.Response:
 async def get_transfer(request: web.Request) -> web.Response:
     """GET /api/v1/transfers/{id}: visible to both parties."""
     transfer_id = parse_path_id(request.match_info["id"], "transfer")
-    transfer = await service_of(request).get_transfer(current_user_id(request), transfer_id)
-    return json_response(transfer.to_json())
+    user_id = current_user_id(request)
+    transfer = await service_of(request).get_transfer(user_id, transfer_id)
+    [shown] = await node_of(request).reviews.shown(user_id, [transfer])
+    return json_response(shown.to_json())
 
 
 async def recipient(request: web.Request) -> web.Response:

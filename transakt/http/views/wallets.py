@@ -14,7 +14,7 @@ from transakt.http.schemas import (
     parse_path_id,
     validate_body,
 )
-from transakt.http.views._shared import service_of
+from transakt.http.views._shared import node_of, service_of
 from transakt.http.views.history import history_of
 from transakt.models import Wallet
 from transakt.services.idempotency import IdempotencyKey
@@ -65,6 +65,7 @@ async def wallet_history(request: web.Request) -> web.Response:
     items, next_cursor = await history_of(request).transactions(
         user_id, wallet_id, where, limit, cursor
     )
+    shown = await node_of(request).reviews.shown(user_id, items)  # held payments: their review
     return json_response(
-        {"items": [transfer.to_json() for transfer in items], "next_cursor": next_cursor}
+        {"items": [transfer.to_json() for transfer in shown], "next_cursor": next_cursor}
     )
