@@ -67,7 +67,7 @@ async def test_sign_up_log_out_and_log_in_again(
     setup = page.get_by_role("region", name="Finish setting up")
     await expect(setup).to_be_visible()
     await open_tab(page, "Bank")
-    bank = page.get_by_role("region", name="Bank")
+    bank = page.get_by_role("region", name="Bank", exact=True)
     await expect(bank.get_by_role("button", name="Deposit from bank")).to_be_disabled()
     await screenshot(page, "finish-setting-up", setup)
     await setup.get_by_label("Code").fill("000000")

@@ -71,7 +71,7 @@ async def test_a_deposit_goes_pending_then_posted(
     await expect(page.get_by_text("Live", exact=True)).to_be_visible()
 
     await open_tab(page, "Bank")
-    form = page.get_by_role("region", name="Bank")
+    form = page.get_by_role("region", name="Bank", exact=True)
     await form.get_by_label("Amount").fill("25.50")
     await form.get_by_role("button", name="Deposit from bank").click()
     operation = operations(page).first
@@ -91,7 +91,7 @@ async def test_a_deposit_beyond_the_bank_balance_is_voided_with_the_reason(
     page = await open_page()
     await log_in(page, email, PASSWORD)
     await open_tab(page, "Bank")
-    form = page.get_by_role("region", name="Bank")
+    form = page.get_by_role("region", name="Bank", exact=True)
     await form.get_by_label("Amount").fill("10.01")
     await form.get_by_role("button", name="Deposit from bank").click()
     await expect(operations(page).first).to_have_text(
@@ -125,7 +125,7 @@ async def test_a_withdrawal_the_bank_refuses_is_voided_with_the_reason(
     page = await open_page()
     await log_in(page, email, PASSWORD)
     await open_tab(page, "Bank")
-    form = page.get_by_role("region", name="Bank")
+    form = page.get_by_role("region", name="Bank", exact=True)
     await form.get_by_label("Amount").fill("20.00")
     await form.get_by_role("button", name="Withdraw to bank").click()
     await expect(operations(page).first).to_have_text(

@@ -8,6 +8,8 @@ from typing import Any
 
 from httpkit import Api, MakeUser
 
+from transakt.gateway import BankClient
+
 from .helpers import (
     PHONE,
     OpenPage,
@@ -17,6 +19,7 @@ from .helpers import (
     history,
     log_in,
     open_tab,
+    operations,
     recent,
     review_payment,
 )
@@ -104,7 +107,7 @@ async def test_bank_moves_are_offered_only_in_the_bank_accounts_currency(
     await log_in(page, person.email, person.password)
     await expect(figure(page, "balance", "USD")).to_have_text("0.00 USD")
     await open_tab(page, "Bank")
-    bank = page.get_by_role("region", name="Bank")
+    bank = page.get_by_role("region", name="Bank", exact=True)
     await expect(bank).to_contain_text("holds EUR")
     options = bank.get_by_label("Wallet").locator("option")
     await expect(options).to_have_count(1)
@@ -113,9 +116,13 @@ async def test_bank_moves_are_offered_only_in_the_bank_accounts_currency(
 
 
 async def test_the_sandbox_bank_switch_and_limits_show_only_where_the_node_has_them(
-    open_page: OpenPage, make_user: MakeUser, api: Api
+    open_page: OpenPage,
+    make_user: MakeUser,
+    api: Api,
+    bank_client: BankClient,
+    screenshot: Screenshot,
 ) -> None:
-    person = await make_user(balance=1_000)
+    person = await make_user(balance=1_000, bank_balance=10_000)
     page = await open_page()
     await log_in(page, person.email, person.password)
     await expect(page.get_by_text("Live", exact=True)).to_be_visible()
@@ -124,23 +131,43 @@ async def test_the_sandbox_bank_switch_and_limits_show_only_where_the_node_has_t
     if limits.status == 404:
         await expect(panel).to_have_count(0)
     else:
-        await expect(panel.get_by_label("Daily limit")).to_be_visible()
+        assert limits.status == 200, limits.text
+        await panel.get_by_label("Daily limit").fill("7,50")
+        await panel.get_by_role("button", name="Save limits").click()
+        await expect(panel.get_by_label("Daily limit")).to_have_value("7.50")
+        saved = await api.get(f"/api/v1/wallets/{person.wallet_id}/limits", token=person.token)
+        assert saved.body["daily"] == 750, saved.text
     await open_tab(page, "Bank")
     sandbox = await api.get("/api/v1/sandbox/bank", token=person.token)
     switch = page.get_by_role("region", name="Sandbox bank")
     if sandbox.status == 404:
-        # Not a dev-mode node (or an older one): no switch, and no error said about it.
+        # Not a dev-mode node: no switch, and no error said about it.
         await expect(switch).to_have_count(0)
         await expect(page.locator("#notice")).to_be_hidden()
         return
     assert sandbox.status == 200, sandbox.text
-    await expect(switch).to_contain_text("The sandbox bank is")
-    await switch.get_by_label("The bank is").select_option("slow")
-    await switch.get_by_role("button", name="Set bank mode").click()
-    await expect(switch.get_by_role("status")).to_contain_text("slow")
-    await switch.get_by_label("The bank is").select_option("normal")
-    await switch.get_by_role("button", name="Set bank mode").click()
-    await expect(switch.get_by_role("status")).to_contain_text("answering normally")
+    await expect(switch).to_contain_text("The sandbox bank is answering normally")
+    try:
+        # The newcomer's story: the bank goes down, a deposit waits, the bank comes back.
+        await switch.get_by_label("The bank is").select_option("down")
+        await switch.get_by_role("button", name="Set bank mode").click()
+        await expect(switch.get_by_role("status")).to_contain_text("down")
+        bank = page.get_by_role("region", name="Bank", exact=True)
+        await bank.get_by_label("Amount").fill("4.00")
+        await bank.get_by_role("button", name="Deposit from bank").click()
+        await expect(operations(page).first).to_have_text("Deposit 4.00 EUR Pending")
+        await screenshot(page, "sandbox-bank")
+        await switch.get_by_label("The bank is").select_option("normal")
+        await switch.get_by_role("button", name="Set bank mode").click()
+        await expect(switch.get_by_role("status")).to_contain_text("answering normally")
+        # The gateway's breaker lets the buffered deposit through on its next probe.
+        await expect(operations(page).first).to_have_text("Deposit 4.00 EUR Posted", timeout=60_000)
+        await expect(figure(page, "balance")).to_have_text("14.00 EUR")
+    finally:
+        # Whatever failed above, the session's bank is healthy again for the next test.
+        await bank_client.set_faults(
+            latency_ms=0, failure_rate=0.0, refuse_all=False, decline_all=False
+        )
 
 
 async def test_amounts_are_typed_the_way_the_locale_writes_them(
