@@ -137,6 +137,16 @@ async def test_the_sandbox_bank_switch_and_limits_show_only_where_the_node_has_t
         await expect(panel.get_by_label("Daily limit")).to_have_value("7.50")
         saved = await api.get(f"/api/v1/wallets/{person.wallet_id}/limits", token=person.token)
         assert saved.body["daily"] == 750, saved.text
+        # The limit is checked before the confirmation, like the balance.
+        await open_tab(page, "Send")
+        form = page.get_by_role("region", name="Send money")
+        await form.get_by_label("To (e-mail or wallet id)").fill(person.email)
+        await form.get_by_label("Amount").fill("7.51")
+        await form.get_by_role("button", name="Review payment").click()
+        await expect(form.get_by_role("alert")).to_contain_text(
+            "above your daily spend limit: 7.50 EUR left today"
+        )
+        await expect(page.get_by_role("group", name="Confirm payment")).to_be_hidden()
     await open_tab(page, "Bank")
     sandbox = await api.get("/api/v1/sandbox/bank", token=person.token)
     switch = page.get_by_role("region", name="Sandbox bank")

@@ -60,6 +60,30 @@ async function resolvePayee(to, wallet) {
   };
 }
 
+/**
+ * Why `amount` would pass a spend limit the owner set on `wallet`, or null. A node without
+ * limits (404) or a failed read leaves the decision to the API, which checks them anyway.
+ */
+async function limitRefusal(wallet, amount) {
+  let limits;
+  try {
+    limits = await call("GET", `/wallets/${encodeURIComponent(wallet.id)}/limits`);
+  } catch (error) {
+    if (error instanceof SessionEnded) {
+      throw error;
+    }
+    return null;
+  }
+  const remaining = limits.remaining || {};
+  for (const [window, words] of [["daily", "today"], ["monthly", "this month"]]) {
+    const left = remaining[window];
+    if (typeof left === "number" && amount > left) {
+      return `That is above your ${window} spend limit: ${formatMoney(left, wallet.currency)} left ${words}. Change the limit on the Home tab.`;
+    }
+  }
+  return null;
+}
+
 export async function onReview(event) {
   event.preventDefault();
   const form = event.currentTarget;
@@ -87,6 +111,12 @@ export async function onReview(event) {
       form,
       `Not enough money: your ${wallet.currency} wallet has ${formatMoney(wallet.available, wallet.currency)} available.`,
     );
+    form.elements.amount.focus();
+    return;
+  }
+  const overLimit = await limitRefusal(wallet, amount);
+  if (overLimit) {
+    showError(form, overLimit);
     form.elements.amount.focus();
     return;
   }
