@@ -99,11 +99,13 @@ async def open_page(browser: Browser, site_url: str) -> AsyncIterator[OpenPage]:
     contexts = []
     problems: list[str] = []
 
-    async def open_one(viewport: ViewportSize = DESKTOP, *, path: str | None = "/") -> Page:
+    async def open_one(
+        viewport: ViewportSize = DESKTOP, *, path: str | None = "/", locale: str = "en-GB"
+    ) -> Page:
         context = await browser.new_context(
             base_url=site_url,
             viewport=viewport,
-            locale="en-GB",
+            locale=locale,
             timezone_id="UTC",
             reduced_motion="reduce",
             service_workers="block",

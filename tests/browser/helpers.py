@@ -34,9 +34,20 @@ async def log_in(page: Page, email: str, password: str) -> None:
     await expect(page.get_by_role("heading", name="Wallets", exact=True)).to_be_visible()
 
 
+async def open_tab(page: Page, name: str) -> None:
+    """Open one of the dashboard's tabs (Home, Send, Bank, Activity), as a click would."""
+    tab = page.get_by_role("tab", name=name, exact=True)
+    await tab.click()
+    await expect(tab).to_have_attribute("aria-selected", "true")
+
+
+# The figures and lists below are read whichever tab is open (their text is kept current in
+# the hidden tabs too); anything a test types into or clicks needs its tab opened first.
+
+
 def wallet_card(page: Page, currency: str = "EUR") -> Locator:
-    """The card of the user's wallet in ``currency``."""
-    return page.get_by_role("region", name=f"{currency} wallet")
+    """The card of the user's wallet in ``currency`` (on the Home tab)."""
+    return page.get_by_role("region", name=f"{currency} wallet", include_hidden=True)
 
 
 def figure(page: Page, name: str, currency: str = "EUR") -> Locator:
@@ -45,17 +56,29 @@ def figure(page: Page, name: str, currency: str = "EUR") -> Locator:
 
 
 def history(page: Page) -> Locator:
-    """The items of the history list."""
-    return page.get_by_role("list", name="History").get_by_role("listitem")
+    """The items of the history list (on the Activity tab)."""
+    return page.get_by_role("list", name="History", include_hidden=True).get_by_role(
+        "listitem", include_hidden=True
+    )
+
+
+def recent(page: Page) -> Locator:
+    """The items of the recent activity list (on the Home tab)."""
+    return page.get_by_role("list", name="Recent activity", include_hidden=True).get_by_role(
+        "listitem", include_hidden=True
+    )
 
 
 def operations(page: Page) -> Locator:
-    """The items of the bank operations list, newest first."""
-    return page.get_by_role("list", name="Bank operations").get_by_role("listitem")
+    """The items of the bank operations list, newest first (on the Bank tab)."""
+    return page.get_by_role("list", name="Bank operations", include_hidden=True).get_by_role(
+        "listitem", include_hidden=True
+    )
 
 
 async def review_payment(page: Page, to: str, amount: str, memo: str = "") -> Locator:
     """Fill the payment form, ask for the review and return the confirmation panel."""
+    await open_tab(page, "Send")
     form = page.get_by_role("region", name="Send money")
     await form.get_by_label("To (e-mail or wallet id)").fill(to)
     await form.get_by_label("Amount").fill(amount)

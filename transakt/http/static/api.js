@@ -38,8 +38,8 @@ export function newIdempotencyKey() {
 }
 
 /** Call `method path` of the API; resolve to the decoded body or reject with an ApiError. */
-export async function request(method, path, { body, token, idempotencyKey } = {}) {
-  const headers = { Accept: "application/json" };
+export async function request(method, path, { body, token, idempotencyKey, accept = "application/json" } = {}) {
+  const headers = { Accept: accept };
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";
   }
@@ -63,7 +63,11 @@ export async function request(method, path, { body, token, idempotencyKey } = {}
     throw new ApiError(0, "network_error", "the server cannot be reached; check the connection and try again");
   }
   let payload = null;
-  if ((response.headers.get("Content-Type") || "").startsWith("application/json")) {
+  const type = response.headers.get("Content-Type") || "";
+  if (response.ok && accept !== "application/json" && type.startsWith(accept)) {
+    return await response.text();
+  }
+  if (type.startsWith("application/json")) {
     payload = await response.json().catch(() => null);
   }
   if (response.ok) {

@@ -17,16 +17,32 @@ import {
 import { byId, clearError, showError, whileBusy } from "./dom.js";
 import { LiveFeed } from "./live.js";
 import { formatMoney } from "./money.js";
+import { loadLimits, loadSandbox, wireExtras } from "./extras.js";
+import { forgetPeople, loadPeople, personOf, wireCopyButtons } from "./people.js";
+import { selectTab, tabFromAddress, wireTabs } from "./tabs.js";
 import {
+  cancelRecent,
   closeConfirmation,
+  downloadStatement,
   loadHistory,
+  loadRecent,
   onBankSubmit,
   onConfirmSend,
   onReview,
+  showAmountHint,
   showTransfer,
+  wireActions,
 } from "./transfers.js";
 import { showVerification, wireVerification } from "./verify.js";
-import { onOpenWallet, refreshWallets, scheduleChart, setWallets, upsertWallet } from "./wallets.js";
+import {
+  fillWalletSelects,
+  onOpenWallet,
+  refreshWallets,
+  scheduleChart,
+  setWallets,
+  showAvailable,
+  upsertWallet,
+} from "./wallets.js";
 
 // ------------------------------------------------------------------------- session
 
@@ -121,10 +137,12 @@ function endSession(message) {
   state.cards.clear();
   state.transfers.clear();
   state.operations.clear();
-  state.history = { walletId: null, cursor: null };
+  state.history = { walletId: null, cursor: null, filters: new URLSearchParams() };
   state.pendingSend = null;
   state.bankAttempt = null;
-  for (const id of ["wallets", "operations", "history", "whoami", "send-result"]) {
+  forgetPeople();
+  cancelRecent();
+  for (const id of ["wallets", "operations", "history", "recent", "holds", "whoami", "send-result"]) {
     byId(id).replaceChildren();
   }
   for (const form of document.querySelectorAll("form")) {
@@ -134,6 +152,9 @@ function endSession(message) {
   byId("send-confirm").hidden = true;
   byId("send-form").hidden = false;
   byId("verify-card").hidden = true;
+  byId("limits-card").hidden = true;
+  selectTab("home"); // the next person to log in starts at home, not where this one left
+  byId("sandbox-card").hidden = true;
   state.me = null;
   byId("account").hidden = true;
   byId("notice").hidden = true;
@@ -155,10 +176,14 @@ async function enterDashboard() {
   show("dashboard");
   const me = await call("GET", "/me");
   byId("whoami").textContent = `${me.user.name} · ${me.user.email}`;
+  loadPeople();
   showVerification(me);
   setWallets(me.wallets);
+  fillWalletSelects();
+  showAmountHint();
+  selectTab(tabFromAddress());
   startLive();
-  await loadHistory({ reset: true });
+  await Promise.all([loadHistory({ reset: true }), loadRecent(), loadLimits(), loadSandbox()]);
 }
 
 // ------------------------------------------------------------------------ live feed
@@ -218,7 +243,9 @@ function onLiveMessage(message) {
     const transfer = showTransfer(message.transfer);
     const mine = state.wallets.has(transfer.to_wallet) && !state.wallets.has(transfer.from_wallet);
     if (mine && transfer.kind === "p2p" && transfer.status === "posted") {
-      announce(`Received ${formatMoney(transfer.amount, transfer.currency)}.`);
+      const person = personOf(transfer.from_wallet);
+      const from = person ? ` from ${person.name}` : "";
+      announce(`Received ${formatMoney(transfer.amount, transfer.currency)}${from}.`);
     }
   }
   // Other message types are for newer pages: ignored, never an error.
@@ -247,6 +274,28 @@ function wire() {
   });
   byId("bank-form").addEventListener("submit", onBankSubmit);
   byId("history-wallet").addEventListener("change", () => loadHistory({ reset: true }));
+  byId("history-filters").addEventListener("submit", (event) => {
+    event.preventDefault();
+    loadHistory({ reset: true });
+  });
+  byId("history-filters").addEventListener("reset", () => {
+    // After the form has put its fields back (the reset event fires before).
+    setTimeout(() => {
+      if (session.active) {
+        loadHistory({ reset: true });
+      }
+    }, 0);
+  });
+  byId("statement").addEventListener("click", () => downloadStatement());
+  byId("recent-all").addEventListener("click", () => selectTab("activity", { focus: true }));
+  byId("send-from").addEventListener("change", () => {
+    showAvailable();
+    showAmountHint();
+  });
+  wireTabs();
+  wireActions();
+  wireExtras();
+  wireCopyButtons(announce);
   byId("history-more").addEventListener("click", () => loadHistory({ reset: false }));
   // Never a blank page: whatever escapes a handler is said in the notice.
   window.addEventListener("error", (event) => report(event.error || new Error(event.message)));

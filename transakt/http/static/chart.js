@@ -7,6 +7,19 @@ const HEIGHT = 56;
 const PAD = 4;
 
 /**
+ * Each day's closing balance from GET /balance/daily (oldest first), the last one replaced by
+ * the wallet's balance now (today is not closed yet, and pushes are newer than any read).
+ */
+export function dailySeries(wallet, days) {
+  const series = days.map((day) => BigInt(day.closing_balance));
+  if (series.length === 0) {
+    return [BigInt(wallet.balance)];
+  }
+  series[series.length - 1] = BigInt(wallet.balance);
+  return series;
+}
+
+/**
  * The wallet's balance before and after each posted transfer of `items` (newest first, as the
  * history answers), oldest first, ending at the current balance. BigInt keeps it exact.
  */
@@ -30,7 +43,7 @@ export function balanceSeries(wallet, items) {
 }
 
 /** An SVG image of `series` with a text alternative naming where it starts and ends. */
-export function renderChart(series, currency) {
+export function renderChart(series, currency, span = null) {
   const svg = document.createElementNS(SVG, "svg");
   svg.setAttribute("viewBox", `0 0 ${WIDTH} ${HEIGHT}`);
   svg.setAttribute("class", "chart");
@@ -38,11 +51,11 @@ export function renderChart(series, currency) {
   const first = series[0];
   const last = series[series.length - 1];
   const count = series.length - 1;
-  const span = count === 1 ? "the last posted transaction" : `the last ${count} posted transactions`;
+  const over = span || (count === 1 ? "the last posted transaction" : `the last ${count} posted transactions`);
   svg.setAttribute(
     "aria-label",
     count > 0
-      ? `Balance over ${span}: from ${formatMoney(first, currency)} to ${formatMoney(last, currency)}`
+      ? `Balance over ${over}: from ${formatMoney(first, currency)} to ${formatMoney(last, currency)}`
       : `Balance ${formatMoney(last, currency)}, no posted transactions yet`,
   );
   let low = series[0];

@@ -27,7 +27,7 @@ export const state = {
   cards: new Map(), // id -> wallet card element
   transfers: new Map(), // id -> newest known state of a transfer (answers race with pushes)
   operations: new Map(), // id -> bank operation list item
-  history: { walletId: null, cursor: null },
+  history: { walletId: null, cursor: null, filters: new URLSearchParams() },
   chartTimers: new Map(),
   live: null,
   liveState: "connecting",

@@ -41,25 +41,73 @@ export function formatMoney(amount, currency, { signed = false } = {}) {
   return `${sign}${number} ${currency}`;
 }
 
+/** The decimal separator `locale` writes ("," for de-DE, "." for en-GB). */
+export function decimalSeparator(locale = undefined) {
+  const part = new Intl.NumberFormat(locale).formatToParts(1.5).find((item) => item.type === "decimal");
+  return part ? part.value : ".";
+}
+
+/** How to type an amount in `currency` the way `locale` writes it, e.g. "12,34". */
+export function amountExample(currency, locale = undefined) {
+  const exponent = exponentOf(currency) ?? 2;
+  return exponent === 0 ? "1200" : `12${decimalSeparator(locale)}${"3456".slice(0, exponent)}`;
+}
+
 /**
- * The minor units of what a user typed ("12.34" EUR is 1234), as a Number safe for JSON.
- * Throws AmountError with a message for the user when the text is not a valid amount.
+ * The text with one "." as its decimal point, or null when it cannot be read. Either mark may
+ * be the decimal one: the last of "." and "," when both appear; otherwise a single mark is
+ * decimal when it is the locale's, or when fewer or more than three digits follow it (so
+ * "12,50" is 12.50 anywhere, and "1,234" is 1234 in en-GB but 1.234 in de-DE).
  */
-export function parseAmount(text, currency) {
+function normalise(text, exponent, locale) {
+  const cleaned = String(text).trim().replace(/[\s_'\u00a0\u202f]/g, "");
+  const marks = cleaned.match(/[.,]/g) || [];
+  if (marks.length === 0) {
+    return cleaned;
+  }
+  const decimal = decimalSeparator(locale);
+  const last = Math.max(cleaned.lastIndexOf("."), cleaned.lastIndexOf(","));
+  const mark = cleaned[last];
+  const digitsAfter = cleaned.length - last - 1;
+  let isDecimal;
+  if (new Set(marks).size === 2) {
+    isDecimal = true;
+  } else if (marks.length > 1) {
+    isDecimal = false;
+  } else {
+    isDecimal = mark === decimal || digitsAfter !== 3 || exponent === 3;
+  }
+  if (!isDecimal) {
+    // Only thousands separators: every group after the first has three digits.
+    return /^\d{1,3}([.,]\d{3})+$/.test(cleaned) ? cleaned.replace(/[.,]/g, "") : null;
+  }
+  const whole = cleaned.slice(0, last);
+  if (!/^(\d{1,3}([.,]\d{3})*|\d+)$/.test(whole) || whole.includes(mark)) {
+    return null;
+  }
+  return `${whole.replace(/[.,]/g, "")}.${cleaned.slice(last + 1)}`;
+}
+
+/**
+ * The minor units of what a user typed ("12.34" or "12,34" EUR is 1234), as a Number safe
+ * for JSON. Throws AmountError with a message for the user when the text is not an amount.
+ */
+export function parseAmount(text, currency, locale = undefined) {
   const exponent = exponentOf(currency);
   if (exponent === undefined) {
     throw new AmountError(`${currency} is not a currency this wallet supports.`);
   }
-  const cleaned = String(text).trim().replace(/[\s_]/g, "");
-  if (cleaned === "") {
+  if (String(text).trim() === "") {
     throw new AmountError("Enter an amount.");
   }
-  if (cleaned.includes(",")) {
-    throw new AmountError("Use a dot for decimals and no thousands separators, e.g. 1234.56.");
+  const example = amountExample(currency, locale);
+  const cleaned = normalise(text, exponent, locale);
+  if (cleaned === null) {
+    throw new AmountError(`Enter an amount like ${example}.`);
   }
   const match = /^(\d+)(?:\.(\d*))?$/.exec(cleaned);
   if (match === null) {
-    throw new AmountError(exponent === 0 ? "Enter a whole number, e.g. 1200." : "Enter an amount like 12.34.");
+    throw new AmountError(exponent === 0 ? "Enter a whole number, e.g. 1200." : `Enter an amount like ${example}.`);
   }
   const [, whole, fraction = ""] = match;
   if (fraction.length > exponent) {

@@ -1,31 +1,74 @@
 // How wallets, transfers and bank operations look: small builders, text only.
 import { el, timeElement } from "./dom.js";
 import { formatMoney } from "./money.js";
+import { avatar, copyButton, initials, personOf, shortId } from "./people.js";
 
-// What the bank's refusal codes mean to a person; unknown codes are shown as they are.
+// What the codes a transfer ends with mean to a person; others are read out as words.
 const REASONS = {
   insufficient_funds: "the bank account does not have enough money",
   balance_limit_exceeded: "the bank account cannot hold that much",
   account_not_found: "the bank account does not exist",
   currency_mismatch: "the bank account is in another currency",
+  expired: "the hold expired before it was released",
+  voided_by_payer: "cancelled by the payer",
+  voided_by_payee: "cancelled by the payee",
+  bank_unavailable: "the bank could not be reached",
+  declined: "the bank declined it",
+};
+
+// Why a payment waits for review, in words (codes from the review service).
+const REVIEW_REASONS = {
+  new_recipient: "a first payment to this person",
+  unusual_amount: "a larger amount than usual",
+  velocity_count: "many payments in a short time",
+  velocity_amount: "a lot of money in a short time",
+  unrecorded: "a routine check",
 };
 
 const KINDS = { p2p: "Payment", deposit: "Deposit", withdrawal: "Withdrawal" };
 
-/** "Posted", "Pending" or "Voided: <why> (<code>)". */
+function words(code) {
+  return String(code).replaceAll("_", " ");
+}
+
+export function reasonText(code) {
+  return REASONS[code] || words(code);
+}
+
+/** True while a payment waits for a person at Transakt to look at it. */
+export function underReview(transfer) {
+  return Boolean(transfer.review && transfer.review.status === "under_review" && transfer.status === "pending");
+}
+
+/** "Completed", "Pending", "Under review: …" or "Cancelled: <why in words>". */
 export function statusText(transfer) {
   if (transfer.status === "voided") {
-    if (!transfer.reason) {
-      return "Voided";
-    }
-    const meaning = REASONS[transfer.reason];
-    return meaning ? `Voided: ${meaning} (${transfer.reason})` : `Voided: ${transfer.reason}`;
+    return transfer.reason ? `Voided: ${reasonText(transfer.reason)}` : "Voided";
+  }
+  if (underReview(transfer)) {
+    const reasons = (transfer.review.reasons || []).map((code) => REVIEW_REASONS[code] || words(code));
+    return reasons.length ? `Under review: ${reasons.join(", ")}` : "Under review";
+  }
+  if (transfer.status === "pending" && isHold(transfer)) {
+    return "Held";
   }
   return transfer.status === "posted" ? "Posted" : "Pending";
 }
 
+/** A refund (its id names the payment it pays back). */
+export function isRefund(transfer) {
+  return String(transfer.id).startsWith("rfd:");
+}
+
+/** A hold itself (not the transfer `<hold id>:post` that moves its money). */
+export function isHold(transfer) {
+  const id = String(transfer.id);
+  return id.startsWith("hld_") && !id.includes(":");
+}
+
 function statusElement(transfer) {
-  return el("span", { class: "status", "data-status": transfer.status, text: statusText(transfer) });
+  const status = underReview(transfer) ? "review" : transfer.status;
+  return el("span", { class: "status", "data-status": status, text: statusText(transfer) });
 }
 
 /** A wallet's card; `walletCardUpdate` refreshes its figures in place. */
@@ -54,10 +97,9 @@ export function walletCard(wallet, index) {
         el("dd", { "data-testid": "pending-in" }),
         el("dt", { text: "Pending out" }),
         el("dd", { "data-testid": "pending-out" }),
-        el("dt", { text: "Wallet id" }),
-        el("dd", {}, el("code", { class: "wallet-id", text: wallet.id })),
       ),
       chart,
+      el("p", { class: "wallet-id hint" }, "Wallet id ", copyButton(wallet.id)),
     ),
   );
   walletCardUpdate(card, wallet);
@@ -86,41 +128,107 @@ export function walletCardUpdate(card, wallet) {
   }
 }
 
-/** What a transfer is from the point of view of `walletId`, and its signed amount. */
+/**
+ * Who a transfer is with, from the point of view of `walletId`: {name, detail, badge, kind,
+ * other} and its signed amount. Names come only from verified look-ups (see people.js).
+ */
 export function describeTransfer(transfer, walletId, ownWallets) {
   const incoming = transfer.to_wallet === walletId;
   const other = incoming ? transfer.from_wallet : transfer.to_wallet;
-  let what;
+  const signedAmount = incoming ? transfer.amount : -transfer.amount;
   if (transfer.kind === "deposit") {
-    what = "Deposit from bank";
-  } else if (transfer.kind === "withdrawal") {
-    what = "Withdrawal to bank";
-  } else if (ownWallets.has(other)) {
-    what = `${incoming ? "From" : "To"} your ${ownWallets.get(other).currency} wallet`;
-  } else {
-    what = `Payment ${incoming ? "from" : "to"} ${other}`;
+    return { what: "Deposit from bank", detail: "From your bank account", badge: "⇣", kind: "bank", signedAmount };
   }
-  return { what, signedAmount: incoming ? transfer.amount : -transfer.amount };
+  if (transfer.kind === "withdrawal") {
+    return { what: "Withdrawal to bank", detail: "To your bank account", badge: "⇡", kind: "bank", signedAmount };
+  }
+  if (ownWallets.has(other)) {
+    const currency = ownWallets.get(other).currency;
+    return {
+      what: `${incoming ? "From" : "To"} your ${currency} wallet`,
+      detail: "Between your wallets",
+      badge: "⇄",
+      kind: "own",
+      signedAmount,
+    };
+  }
+  const person = personOf(other);
+  const hold = isHold(transfer) ? "Hold" : isRefund(transfer) ? "Refund" : "Payment";
+  if (person) {
+    return {
+      what: `${incoming ? `${hold} from` : `${hold} to`} ${person.name}`,
+      detail: person.email,
+      badge: initials(person.name),
+      kind: "person",
+      other,
+      signedAmount,
+    };
+  }
+  return {
+    what: incoming ? `${hold} received` : `${hold} sent`,
+    detail: `${incoming ? "From" : "To"} wallet ${shortId(other)} (name not shared)`,
+    badge: "?",
+    kind: "unknown",
+    other,
+    signedAmount,
+  };
+}
+
+/** A small button whose accessible name starts with its visible text, then says which. */
+function actionButton(action, transfer, text, what) {
+  return el("button", {
+    type: "button",
+    class: "secondary small",
+    "data-action": action,
+    "data-id": transfer.id,
+    "aria-label": `${text}: ${what}`,
+    text,
+  });
+}
+
+/** What the user may do with a transfer from `walletId`'s side: release, cancel, refund. */
+function actions(transfer, walletId, ownWallets, what) {
+  const buttons = [];
+  if (isHold(transfer) && transfer.status === "pending" && !underReview(transfer)) {
+    buttons.push(actionButton("post-hold", transfer, "Release", what));
+    buttons.push(actionButton("void-hold", transfer, "Cancel hold", what));
+  }
+  const received = transfer.to_wallet === walletId && !ownWallets.has(transfer.from_wallet);
+  if (transfer.kind === "p2p" && transfer.status === "posted" && received && !isHold(transfer) && !isRefund(transfer)) {
+    buttons.push(actionButton("refund", transfer, "Refund", what));
+  }
+  return buttons.length ? el("div", { class: "tx-actions" }, ...buttons) : null;
 }
 
 /** One line of the history list. */
 export function historyItem(transfer, walletId, ownWallets) {
-  const { what, signedAmount } = describeTransfer(transfer, walletId, ownWallets);
+  const described = describeTransfer(transfer, walletId, ownWallets);
+  const { what, detail, badge, kind, signedAmount } = described;
   const amountClass = signedAmount > 0 ? "tx-amount in" : "tx-amount out";
+  const expires =
+    isHold(transfer) && transfer.status === "pending" && transfer.expires_at
+      ? [" · expires ", timeElement(transfer.expires_at)]
+      : [];
   return el(
     "li",
     { class: "tx", "data-id": transfer.id, "data-status": transfer.status },
+    avatar(badge, kind),
     el(
       "div",
-      { class: "tx-main" },
-      el("span", { class: "tx-what", text: what }),
-      el("span", {
-        class: amountClass,
-        text: formatMoney(signedAmount, transfer.currency, { signed: true }),
-      }),
+      { class: "tx-body" },
+      el(
+        "div",
+        { class: "tx-main" },
+        el("span", { class: "tx-what", text: what }),
+        el("span", {
+          class: amountClass,
+          text: formatMoney(signedAmount, transfer.currency, { signed: true }),
+        }),
+      ),
+      el("div", { class: "tx-meta" }, el("span", { text: detail }), " · ", timeElement(transfer.created_at), ...expires, " · ", statusElement(transfer)),
+      transfer.memo ? el("p", { class: "tx-memo", text: transfer.memo }) : null,
+      actions(transfer, walletId, ownWallets, `${what}, ${formatMoney(transfer.amount, transfer.currency)}`),
     ),
-    el("div", { class: "tx-meta" }, timeElement(transfer.created_at), " · ", statusElement(transfer)),
-    transfer.memo ? el("p", { class: "tx-memo", text: transfer.memo }) : null,
   );
 }
 

@@ -1,9 +1,9 @@
 // Wallet cards: figures kept current in place, a balance chart each, opening new wallets.
 import { newIdempotencyKey } from "./api.js";
-import { balanceSeries, renderChart } from "./chart.js";
+import { balanceSeries, dailySeries, renderChart } from "./chart.js";
 import { announce, call, report, SessionEnded, state } from "./core.js";
 import { byId, clearError, el, whileBusy } from "./dom.js";
-import { currencies } from "./money.js";
+import { currencies, formatMoney } from "./money.js";
 import { walletCard, walletCardUpdate } from "./render.js";
 
 const CHART_POINTS = 50;
@@ -26,6 +26,7 @@ export function upsertWallet(wallet) {
     scheduleChart(wallet.id, 0);
   } else {
     walletCardUpdate(state.cards.get(wallet.id), wallet);
+    showAvailable();
   }
 }
 
@@ -46,26 +47,82 @@ export async function refreshWalletsUnlessLive() {
   }
 }
 
-function fillWalletSelects() {
-  for (const id of ["send-from", "bank-wallet", "history-wallet"]) {
-    const select = byId(id);
-    const chosen = select.value;
-    select.replaceChildren(
-      ...Array.from(state.wallets.values(), (wallet) =>
-        el("option", { value: wallet.id, text: `${wallet.currency} wallet` }),
-      ),
-    );
-    if (state.wallets.has(chosen)) {
-      select.value = chosen;
-    }
+// The currency a locale's region usually holds, to suggest a first wallet (never AED by
+// accident of the alphabet). Only a hint: every currency stays in the list.
+const REGION_CURRENCIES = {
+  AT: "EUR", BE: "EUR", CY: "EUR", DE: "EUR", EE: "EUR", ES: "EUR", FI: "EUR", FR: "EUR",
+  GR: "EUR", HR: "EUR", IE: "EUR", IT: "EUR", LT: "EUR", LU: "EUR", LV: "EUR", MT: "EUR",
+  NL: "EUR", PT: "EUR", SI: "EUR", SK: "EUR", GB: "GBP", US: "USD", CH: "CHF", JP: "JPY",
+  CA: "CAD", AU: "AUD", SE: "SEK", NO: "NOK", DK: "DKK", PL: "PLN", CZ: "CZK", IN: "INR",
+};
+
+/** The bank account's currency, when the user has one. */
+export function bankCurrency() {
+  return state.me && state.me.bank_account ? state.me.bank_account.currency : null;
+}
+
+function localeCurrency() {
+  try {
+    const region = new Intl.Locale(navigator.language).maximize().region;
+    return REGION_CURRENCIES[region] || null;
+  } catch {
+    return null;
   }
-  const owned = new Set(Array.from(state.wallets.values(), (wallet) => wallet.currency));
-  const open = byId("open-currency");
-  open.replaceChildren(
-    ...currencies()
-      .filter((currency) => !owned.has(currency))
-      .map((currency) => el("option", { value: currency, text: currency })),
+}
+
+/** Every currency, the likeliest first: the bank account's, the locale's, then A to Z. */
+function suggestedCurrencies(owned) {
+  const first = [bankCurrency(), localeCurrency(), "EUR", "USD", "GBP"].filter(
+    (currency, index, list) => currency && list.indexOf(currency) === index,
   );
+  const all = currencies();
+  return [...first.filter((currency) => all.includes(currency)), ...all.filter((currency) => !first.includes(currency))].filter(
+    (currency) => !owned.has(currency),
+  );
+}
+
+function fill(select, wallets) {
+  const chosen = select.value;
+  select.replaceChildren(
+    ...wallets.map((wallet) => el("option", { value: wallet.id, text: `${wallet.currency} wallet` })),
+  );
+  if (wallets.some((wallet) => wallet.id === chosen)) {
+    select.value = chosen;
+  }
+}
+
+export function fillWalletSelects() {
+  const wallets = Array.from(state.wallets.values());
+  for (const id of ["send-from", "history-wallet", "limits-wallet"]) {
+    fill(byId(id), wallets);
+  }
+  // The bank moves money only in its account's currency: other wallets are not offered.
+  const currency = bankCurrency();
+  const bankWallets = currency ? wallets.filter((wallet) => wallet.currency === currency) : [];
+  fill(byId("bank-wallet"), bankWallets);
+  const line = byId("bank-account-line");
+  const form = byId("bank-form");
+  if (!state.me || !state.me.bank_account) {
+    line.textContent = "No bank account is linked to this login.";
+  } else if (bankWallets.length === 0) {
+    line.textContent = `Your bank account ${state.me.bank_account.account} is in ${currency}: open a ${currency} wallet on the Home tab to move money to and from it.`;
+  } else {
+    line.textContent = `Your bank account ${state.me.bank_account.account} holds ${currency}: deposits and withdrawals are in ${currency}.`;
+  }
+  form.hidden = bankWallets.length === 0;
+  const owned = new Set(wallets.map((wallet) => wallet.currency));
+  const open = byId("open-currency");
+  const choices = suggestedCurrencies(owned);
+  open.replaceChildren(...choices.map((code) => el("option", { value: code, text: code })));
+  showAvailable();
+}
+
+/** Under the "From wallet" choice: how much that wallet can spend now. */
+export function showAvailable() {
+  const wallet = state.wallets.get(byId("send-from").value);
+  byId("send-available").textContent = wallet
+    ? `Available: ${formatMoney(wallet.available, wallet.currency)}`
+    : "";
 }
 
 export async function onOpenWallet(event) {
@@ -104,12 +161,35 @@ export function scheduleChart(walletId, delay = CHART_DELAY_MS) {
   );
 }
 
+const CHART_DAYS = 30;
+
+function utcDay(date) {
+  return date.toISOString().slice(0, 10);
+}
+
+/** The last 30 days' closing balances; the last transfers where the node has no daily series. */
 async function drawChart(walletId) {
-  const path = `/wallets/${encodeURIComponent(walletId)}/transactions?limit=${CHART_POINTS}`;
-  const page = await call("GET", path);
+  const today = new Date();
+  const first = new Date(today);
+  first.setUTCDate(first.getUTCDate() - (CHART_DAYS - 1));
+  let series;
+  let span = null;
   const wallet = state.wallets.get(walletId);
+  try {
+    const query = new URLSearchParams({ from: utcDay(first), to: utcDay(today) });
+    const answer = await call("GET", `/wallets/${encodeURIComponent(walletId)}/balance/daily?${query}`);
+    series = dailySeries(state.wallets.get(walletId) || wallet, answer.days);
+    span = `the last ${CHART_DAYS} days`;
+  } catch (error) {
+    if (error instanceof SessionEnded) {
+      throw error;
+    }
+    const page = await call("GET", `/wallets/${encodeURIComponent(walletId)}/transactions?limit=${CHART_POINTS}`);
+    series = balanceSeries(state.wallets.get(walletId) || wallet, page.items);
+  }
+  const current = state.wallets.get(walletId);
   const card = state.cards.get(walletId);
-  if (wallet && card) {
-    card.querySelector(".chart-box").replaceChildren(renderChart(balanceSeries(wallet, page.items), wallet.currency));
+  if (current && card) {
+    card.querySelector(".chart-box").replaceChildren(renderChart(series, current.currency, span));
   }
 }
