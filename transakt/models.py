@@ -102,6 +102,10 @@ class Transfer:
     initiator_id: str | None = None
     metadata: dict[str, Any] | None = None
     expires_at: datetime | None = None
+    #: The holders' names as their banks confirmed them (read back for the parties; the
+    #: settlement side of a deposit or withdrawal has none).
+    from_name: str | None = None
+    to_name: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The contract's transfer shape."""
@@ -124,6 +128,10 @@ class Transfer:
             body["metadata"] = self.metadata
         if self.expires_at is not None:
             body["expires_at"] = rfc3339(self.expires_at)
+        if self.from_name is not None:
+            body["from_name"] = self.from_name
+        if self.to_name is not None:
+            body["to_name"] = self.to_name
         return body
 
 

@@ -166,9 +166,8 @@ async def test_memo_and_name_render_as_text_never_as_html(
     await confirmation.get_by_role("button", name="Confirm and send").click()
     await open_tab(page, "Activity")
     await expect(history(page).first.get_by_text(HOSTILE_TEXT, exact=True)).to_be_visible()
-    # Paid by wallet id: no public endpoint names its holder, and the page guesses no name.
-    await expect(history(page).first).to_contain_text("Payment sent")
-    await expect(history(page).first).to_contain_text("name not shared")
+    # Paid by wallet id: the history names the payee as their bank confirmed it.
+    await expect(history(page).first).to_contain_text(f"Payment to {bob.name}")
     # Only the two images the page draws itself (the logo and the balance chart).
     assert await page.locator("img[src='x'], [onerror]").count() == 0
 

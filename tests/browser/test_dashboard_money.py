@@ -256,15 +256,15 @@ async def test_the_payee_refunds_part_of_a_payment(
     await log_in(page, bob.email, bob.password)
     await expect(figure(page, "balance")).to_have_text("20.00 EUR")
     item = recent(page).filter(has_text="Two books")
-    # No public endpoint names the payer of a wallet: the page says so rather than guess.
-    await expect(item).to_contain_text("Payment received")
+    # The payer is named as their bank confirmed it (history pages carry both holders' names).
+    await expect(item).to_contain_text("Payment from Alice Buyer")
     await item.get_by_role("button", name="Refund").click()
     await item.get_by_label("Refund amount").fill("5,00")
     await item.get_by_role("button", name="Send refund").click()
     await expect(figure(page, "balance")).to_have_text("15.00 EUR")
     # Partly refunded, it may be refunded again: the focus is back on its Refund button, and
     # stays there once the list is refreshed with the refund (newest first).
-    await expect(recent(page).first).to_contain_text("Refund sent")
+    await expect(recent(page).first).to_contain_text("Refund to Alice Buyer")
     await expect(recent(page).first).to_contain_text("-5.00 EUR")
     await expect(recent(page).first.get_by_role("button")).to_have_count(0)
     await expect(item.get_by_role("button", name="Refund")).to_be_focused()
@@ -404,3 +404,18 @@ async def test_states_are_said_in_words_never_codes(open_page: OpenPage) -> None
     ]
     # Emoji in memos draw from the system's colour emoji font (nothing is downloaded).
     assert "Noto Color Emoji" in fonts and "Apple Color Emoji" in fonts
+
+
+async def test_a_payment_pushed_live_names_its_payer(
+    open_page: OpenPage, make_user: MakeUser, api: Api
+) -> None:
+    alice = await make_user(balance=5_000, name="Alice Newcomer")
+    bob = await make_user(name="Bob Listener")
+    page = await open_page()
+    await log_in(page, bob.email, bob.password)
+    await expect(figure(page, "balance")).to_have_text("0.00 EUR")
+    await _pay(api, alice, bob.email, 700, "Lunch")
+    # The push carries wallet ids only; the page reads the transfer back for the names.
+    item = recent(page).filter(has_text="Lunch")
+    await expect(item).to_contain_text("Payment from Alice Newcomer")
+    await expect(figure(page, "balance")).to_have_text("7.00 EUR")

@@ -105,3 +105,16 @@ async def test_a_keyed_refund_is_made_once(
     assert count == 1
     other = await api.post(path, token=payee.token, json={"amount": 5}, headers=headers)
     assert other.status == 422 and other.error_code == "idempotency_key_reused"
+
+
+async def test_parties_read_each_others_bank_confirmed_names(api: Api, make_user: MakeUser) -> None:
+    payer = await make_user(balance=100, name="Dave Test")
+    payee = await make_user(name="Erin Example")
+    paid = await api.post("/api/v1/transfers", token=payer.token, json=pay_body(payer, payee, 5))
+    assert paid.status == 201
+    assert "from_name" not in paid.body  # the answer is the transfer as committed, replayable
+    read = await api.get(f"/api/v1/transfers/{paid.body['id']}", token=payee.token)
+    assert (read.body["from_name"], read.body["to_name"]) == ("Dave Test", "Erin Example")
+    page = await api.get(f"/api/v1/wallets/{payee.wallet_id}/transactions", token=payee.token)
+    names = {(item["from_name"], item.get("to_name")) for item in page.body["items"]}
+    assert ("Dave Test", "Erin Example") in names

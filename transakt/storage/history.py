@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 
 from transakt.models import Transfer
-from transakt.storage.records import TRANSFER_COLUMNS, transfer_from_row
+from transakt.storage.records import HOLDER_NAMES, TRANSFER_COLUMNS, transfer_from_row
 from transakt.storage.typing import Connection
 
 __all__ = ["HistoryFilter", "HistoryStore", "StatementRow"]
@@ -168,7 +168,8 @@ def history_query(
                (SELECT a.metadata FROM transfer_attributes AS a
                 WHERE a.transfer_id = both_sides.id) AS metadata,
                (SELECT h.expires_at FROM hold_expiries AS h
-                WHERE h.transfer_id = both_sides.id) AS expires_at
+                WHERE h.transfer_id = both_sides.id) AS expires_at,
+               {HOLDER_NAMES.format(transfer="both_sides")}
         FROM (
             (SELECT * FROM transfers WHERE {paying} ORDER BY seq DESC LIMIT {limit_param})
             UNION ALL

@@ -108,10 +108,19 @@ TRANSFER_COLUMNS = (
     "id, kind, status, from_account, to_account, amount, currency, memo, reason, "
     "initiator_id, created_at, posted_at"
 )
+# The holders' names of a transfer's two wallets (null for a settlement account), as columns
+# from_name and to_name of a query whose transfers row is ``{transfer}``.
+HOLDER_NAMES = (
+    "(SELECT u.name FROM accounts AS fa JOIN users AS u ON u.id = fa.user_id"
+    " WHERE fa.id = {transfer}.from_account) AS from_name, "
+    "(SELECT u.name FROM accounts AS ta JOIN users AS u ON u.id = ta.user_id"
+    " WHERE ta.id = {transfer}.to_account) AS to_name"
+)
 # One transfer with what is kept beside the ledger (migration 0014); ``$1`` is its id.
 TRANSFER_DETAIL = (
     "SELECT t.id, t.kind, t.status, t.from_account, t.to_account, t.amount, t.currency, "
-    "t.memo, t.reason, t.initiator_id, t.created_at, t.posted_at, a.metadata, h.expires_at "
+    "t.memo, t.reason, t.initiator_id, t.created_at, t.posted_at, a.metadata, h.expires_at, "
+    f"{HOLDER_NAMES.format(transfer='t')} "
     "FROM transfers AS t LEFT JOIN transfer_attributes AS a ON a.transfer_id = t.id "
     "LEFT JOIN hold_expiries AS h ON h.transfer_id = t.id WHERE t.id = $1"
 )
@@ -136,6 +145,8 @@ def transfer_from_row(row: asyncpg.Record) -> Transfer:
         # Selected only where they are shown (see TRANSFER_DETAIL): absent reads as None.
         metadata=row.get("metadata"),
         expires_at=row.get("expires_at"),
+        from_name=row.get("from_name"),
+        to_name=row.get("to_name"),
     )
 
 

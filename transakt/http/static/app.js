@@ -18,7 +18,7 @@ import { byId, clearError, showError, whileBusy } from "./dom.js";
 import { LiveFeed } from "./live.js";
 import { formatMoney } from "./money.js";
 import { loadLimits, loadSandbox, wireExtras } from "./extras.js";
-import { forgetPeople, loadPeople, personOf, wireCopyButtons } from "./people.js";
+import { forgetPeople, learnNames, loadPeople, personOf, wireCopyButtons } from "./people.js";
 import { selectTab, tabFromAddress, wireTabs } from "./tabs.js";
 import {
   cancelRecent,
@@ -234,6 +234,18 @@ async function catchUp(reconnected) {
   }
 }
 
+/** Read a pushed transfer back from the API, which names its holders, and show it again. */
+async function nameFromApi(transfer) {
+  try {
+    const read = await call("GET", `/transfers/${encodeURIComponent(transfer.id)}`);
+    if (learnNames(read)) {
+      showTransfer(read);
+    }
+  } catch {
+    // Unnamed for now: the next history page names it.
+  }
+}
+
 /** A push: on connect one `balance` per wallet, then `balance` and `transfer` as they happen. */
 function onLiveMessage(message) {
   if (message.type === "balance" && message.wallet) {
@@ -241,6 +253,10 @@ function onLiveMessage(message) {
     scheduleChart(message.wallet.id);
   } else if (message.type === "transfer" && message.transfer) {
     const transfer = showTransfer(message.transfer);
+    const other = state.wallets.has(transfer.to_wallet) ? transfer.from_wallet : transfer.to_wallet;
+    if (transfer.kind === "p2p" && !state.wallets.has(other) && !personOf(other)) {
+      void nameFromApi(transfer); // a push carries no names: read the transfer back for them
+    }
     const mine = state.wallets.has(transfer.to_wallet) && !state.wallets.has(transfer.from_wallet);
     if (mine && transfer.kind === "p2p" && transfer.status === "posted") {
       const person = personOf(transfer.from_wallet);

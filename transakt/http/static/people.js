@@ -1,8 +1,9 @@
 // Who is on the other side of a transfer, in words a person recognises.
 //
-// The API names a recipient only when asked by e-mail (GET /recipients?email=: the name their
-// bank confirmed); transfers carry wallet ids. So the page remembers, for this tab's session,
-// the verified name behind each wallet this user paid by e-mail, and shows a short masked id
+// The API names people by the names their banks confirmed: a recipient looked up by e-mail
+// (GET /recipients?email=), and both holders of a transfer read back (history pages and
+// GET /transfers/{id} carry from_name and to_name; a live push does not). The page remembers,
+// for this tab's session, the name behind each wallet it has seen, and shows a short masked id
 // for anyone else. Nothing is guessed: an unknown wallet is said to be unknown.
 import { el } from "./dom.js";
 
@@ -35,6 +36,29 @@ export function rememberPerson(walletId, name, email) {
 
 export function personOf(walletId) {
   return people.get(walletId) || null;
+}
+
+/**
+ * Learn the holders' names a transfer read back from the API carries (`from_name`, `to_name`:
+ * the names their banks confirmed; a live push has none). Returns true when it named someone
+ * this tab did not know.
+ */
+export function learnNames(transfer) {
+  let learned = false;
+  for (const [wallet, name] of [
+    [transfer.from_wallet, transfer.from_name],
+    [transfer.to_wallet, transfer.to_name],
+  ]) {
+    const known = people.get(wallet);
+    if (wallet && name && (!known || known.name !== name)) {
+      people.set(wallet, { name, email: known ? known.email : "" });
+      learned = true;
+    }
+  }
+  if (learned) {
+    sessionStorage.setItem(STORE, JSON.stringify(Object.fromEntries(people)));
+  }
+  return learned;
 }
 
 /** "wal_…c74b": enough to tell wallets apart, not a wall of hex. */

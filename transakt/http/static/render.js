@@ -1,7 +1,7 @@
 // How wallets, transfers and bank operations look: small builders, text only.
 import { el, timeElement } from "./dom.js";
 import { formatMoney } from "./money.js";
-import { avatar, copyButton, initials, personOf, shortId } from "./people.js";
+import { avatar, copyButton, initials, learnNames, personOf, shortId } from "./people.js";
 
 // What the codes a transfer ends with mean to a person; others are read out as words.
 const REASONS = {
@@ -130,9 +130,10 @@ export function walletCardUpdate(card, wallet) {
 
 /**
  * Who a transfer is with, from the point of view of `walletId`: {name, detail, badge, kind,
- * other} and its signed amount. Names come only from verified look-ups (see people.js).
+ * other} and its signed amount. Names are the ones banks confirmed (see people.js).
  */
 export function describeTransfer(transfer, walletId, ownWallets) {
+  learnNames(transfer);
   const incoming = transfer.to_wallet === walletId;
   const other = incoming ? transfer.from_wallet : transfer.to_wallet;
   const signedAmount = incoming ? transfer.amount : -transfer.amount;
@@ -157,7 +158,7 @@ export function describeTransfer(transfer, walletId, ownWallets) {
   if (person) {
     return {
       what: `${incoming ? `${hold} from` : `${hold} to`} ${person.name}`,
-      detail: person.email,
+      detail: person.email || `Wallet ${shortId(other)}`,
       badge: initials(person.name),
       kind: "person",
       other,
