@@ -127,6 +127,10 @@ SCHEMAS: Final[Json] = {
             "review": ref("Review"),
             "created_at": TIME,
             "posted_at": TIME,
+            "metadata": {"type": "object", "description": "the client's own key/value pairs"},
+            "expires_at": {**TIME, "description": "a pending hold's expiry"},
+            "from_name": string(description="the payer's name as their bank confirmed it"),
+            "to_name": string(description="the payee's name as their bank confirmed it"),
         },
     },
     "Error": {
