@@ -250,7 +250,8 @@ async def test_a_transfer_is_visible_to_both_parties_only(api: Api, make_user: M
     for person in (payer, payee):
         answer = await api.get(path, token=person.token)
         assert answer.status == 200
-        assert answer.body == created.body
+        # The transfer as created, and the names both holders' banks confirmed.
+        assert answer.body == {**created.body, "from_name": payer.name, "to_name": payee.name}
     hidden = await api.get(path, token=stranger.token)
     assert hidden.status == 404
     assert hidden.error_code == "not_found"
