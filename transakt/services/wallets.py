@@ -47,8 +47,6 @@ _UNVERIFIED = (
     "this person has not verified their e-mail address yet, so it cannot receive payments; "
     "pay their wallet id, or ask them to verify it"
 )
-# The largest seq a cursor can name (PostgreSQL's bigint).
-_MAX_SEQ = 2**63 - 1
 
 # Transfer ids derived from (user, Idempotency-Key) live in their own UUID namespace.
 _IDEMPOTENT_IDS = uuid.UUID("6f1c2a8e-4b7d-5e9f-8a3b-1c2d3e4f5a6b")
@@ -109,22 +107,6 @@ def new_transfer(user_id: str, idempotency: IdempotencyKey | None, **fields: Any
     )
 
 
-def _encode_cursor(seq: int | None) -> str | None:
-    return None if seq is None else f"s{seq}"
-
-
-def _decode_cursor(cursor: str | None) -> int | None:
-    if cursor is None or cursor == "":
-        return None
-    digits = cursor[1:]
-    if cursor[:1] != "s" or not (digits.isascii() and digits.isdigit()) or len(digits) > 19:
-        raise ValidationFailed("cursor is not one this server issued", field="cursor")
-    seq = int(digits)
-    if seq > _MAX_SEQ:
-        raise ValidationFailed("cursor is not one this server issued", field="cursor")
-    return seq
-
-
 class WalletService:
     """Wallets, history and P2P transfers."""
 
@@ -179,15 +161,6 @@ class WalletService:
             raise Forbidden("this wallet is not yours", wallet=wallet_id)
         return wallet
 
-    async def history(
-        self, user_id: str, wallet_id: str, limit: int, cursor: str | None
-    ) -> tuple[list[Transfer], str | None]:
-        """A page of the wallet's transfers, newest first, and the cursor of the next page."""
-        before = _decode_cursor(cursor)
-        await self.owned_wallet(user_id, wallet_id)
-        items, next_seq = await self._repository.history(wallet_id, limit, before)
-        return items, _encode_cursor(next_seq)
-
     # -- recipients --------------------------------------------------------------------------
 
     async def recipient(self, user_id: str, email: str) -> Recipient:
@@ -233,6 +206,13 @@ class WalletService:
             memo=request.memo,
             metadata=request.metadata,
         )
+        return await self.pay(user_id, idempotency, transfer)
+
+    async def pay(
+        self, user_id: str, idempotency: IdempotencyKey | None, transfer: NewTransfer
+    ) -> Transfer | Replay:
+        """Have the payer's actor decide ``transfer``: the transfer made, the refusal raised, or
+        (the id taken already) the answer the first request got."""
         outcome = await self.debit(transfer)
         if isinstance(outcome, Applied):
             return outcome.transfer

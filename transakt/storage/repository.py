@@ -10,7 +10,6 @@ import asyncpg
 from transakt.errors import EmailTaken, Unauthorized, WalletExists
 from transakt.models import Transfer, User, Wallet
 from transakt.storage.records import (
-    TRANSFER_COLUMNS,
     TRANSFER_DETAIL,
     WALLET_COLUMNS,
     IdempotencyRecord,
@@ -242,32 +241,6 @@ class Repository:
         """A transfer by id."""
         row = await self.pool.fetchrow(TRANSFER_DETAIL, transfer_id)
         return None if row is None else transfer_from_row(row)
-
-    async def history(
-        self, account_id: str, limit: int, before_seq: int | None
-    ) -> tuple[list[Transfer], int | None]:
-        """Transfers touching an account, newest first, and the seq to continue from."""
-        before = before_seq if before_seq is not None else 2**63 - 1
-        # Two index range scans merged, rather than an OR that cannot use the (account, seq) order.
-        rows = await self.pool.fetch(
-            f"""
-            SELECT {TRANSFER_COLUMNS}, seq FROM (
-                (SELECT * FROM transfers WHERE from_account = $1 AND seq < $2
-                 ORDER BY seq DESC LIMIT $3)
-                UNION ALL
-                (SELECT * FROM transfers WHERE to_account = $1 AND seq < $2
-                 ORDER BY seq DESC LIMIT $3)
-            ) AS both_sides
-            ORDER BY seq DESC
-            LIMIT $3
-            """,
-            account_id,
-            before,
-            limit + 1,
-        )
-        page = rows[:limit]
-        next_seq = page[-1]["seq"] if len(rows) > limit else None
-        return [transfer_from_row(row) for row in page], next_seq
 
     # -- idempotency -------------------------------------------------------------------------
 
