@@ -29,6 +29,7 @@ __all__ = [
     "Statement",
     "StatementLine",
     "last_closed_day",
+    "parse_seq_cursor",
 ]
 
 # A day's closing balance is recorded once no commit can still stamp a time in it: a commit
@@ -83,6 +84,18 @@ def _fingerprint(where: HistoryFilter) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
+def parse_seq_cursor(cursor: str, letter: str) -> int:
+    """The seq in a cursor of the form ``<letter><digits>`` this server issued (a page continues
+    before or after it); anything else, or a seq past PostgreSQL's bigint, is a 422."""
+    digits = cursor[1:]
+    if cursor[:1] != letter or not (digits.isascii() and digits.isdigit()) or len(digits) > 19:
+        raise ValidationFailed(_UNKNOWN_CURSOR, field="cursor")
+    seq = int(digits)
+    if seq > _MAX_SEQ:
+        raise ValidationFailed(_UNKNOWN_CURSOR, field="cursor")
+    return seq
+
+
 def encode_cursor(seq: int | None, where: HistoryFilter) -> str | None:
     """The next page's cursor: the seq to continue before and, when filtered, a fingerprint of
     the filters (unfiltered cursors keep the form they always had)."""
@@ -96,12 +109,7 @@ def decode_cursor(cursor: str | None, where: HistoryFilter) -> int | None:
     if cursor is None or cursor == "":
         return None
     position, _, fingerprint = cursor.partition(".")
-    digits = position[1:]
-    if position[:1] != "s" or not (digits.isascii() and digits.isdigit()) or len(digits) > 19:
-        raise ValidationFailed(_UNKNOWN_CURSOR, field="cursor")
-    seq = int(digits)
-    if seq > _MAX_SEQ:
-        raise ValidationFailed(_UNKNOWN_CURSOR, field="cursor")
+    seq = parse_seq_cursor(position, "s")
     expected = "" if where.empty else _fingerprint(where)
     if fingerprint != expected:
         raise ValidationFailed(_FOREIGN_CURSOR, field="cursor")

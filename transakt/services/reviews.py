@@ -18,9 +18,10 @@ from typing import Any, Literal
 
 import asyncpg
 
-from transakt.errors import Forbidden, NotFound, ReviewDecided, ValidationFailed
+from transakt.errors import Forbidden, NotFound, ReviewDecided
 from transakt.models import Transfer, rfc3339
 from transakt.runtime import ActorSystem
+from transakt.services.history import parse_seq_cursor
 from transakt.services.limits import tell_spending_changed
 from transakt.services.wallets import WalletService
 from transakt.storage.reviews import (
@@ -39,7 +40,6 @@ __all__ = ["REJECTED_REASON", "Decision", "ReviewPage", "ReviewService", "Review
 #: The reason a rejected payment's transfer carries (and its payer's mail says).
 REJECTED_REASON = "declined after review"
 _PUBLIC_STATUS = {"open": "under_review", "approved": "approved", "rejected": "rejected"}
-_MAX_SEQ = 2**63 - 1
 
 
 def review_json(review: ReviewRecord, *, reasons: bool, decision: bool = False) -> dict[str, Any]:
@@ -107,15 +107,7 @@ class ReviewPage:
 
 
 def _cursor(raw: str | None) -> int:
-    if not raw:
-        return 0
-    digits = raw[1:]
-    if raw[:1] != "r" or not (digits.isascii() and digits.isdigit()) or len(digits) > 19:
-        raise ValidationFailed("cursor is not one this server issued", field="cursor")
-    seq = int(digits)
-    if seq > _MAX_SEQ:
-        raise ValidationFailed("cursor is not one this server issued", field="cursor")
-    return seq
+    return parse_seq_cursor(raw, "r") if raw else 0
 
 
 class ReviewService:
