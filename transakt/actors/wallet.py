@@ -203,15 +203,20 @@ class WalletActor(Actor):
             if isinstance(judged, Rejected):
                 return judged
             transfer = judged
-        self.available -= transfer.amount
+        committed = self._submit(transfer)
+        if transfer.idempotency is not None:
+            self._keyed[transfer.id] = committed
+        return Deferred(committed)
+
+    def _submit(self, transfer: NewTransfer) -> asyncio.Future[Outcome]:
+        """Hand an approved debit to the writer and reserve it (Overloaded: nothing reserved)."""
         committed = self._writer.submit(transfer)
         if self._spending is not None:
             self._spending.count(transfer)
+        self.available -= transfer.amount
         self._in_flight[committed] = (transfer.amount, transfer.id)
-        if transfer.idempotency is not None:
-            self._keyed[transfer.id] = committed
         committed.add_done_callback(self._commit_finished)
-        return Deferred(committed)
+        return committed
 
     async def _debit_many(self, message: DebitMany) -> Deferred[ManyOutcome] | ManyOutcome:
         wait = self._admit()
@@ -241,16 +246,9 @@ class WalletActor(Actor):
                     continue
                 transfer = judged
             try:
-                committed = self._writer.submit(transfer)
+                decided.append(self._submit(transfer))
             except Overloaded as error:
                 decided.append(ItemOutcome(error=error))
-                continue
-            if self._spending is not None:
-                self._spending.count(transfer)
-            self.available -= transfer.amount
-            self._in_flight[committed] = (transfer.amount, transfer.id)
-            committed.add_done_callback(self._commit_finished)
-            decided.append(committed)
         return Deferred(_each_answered(decided))
 
     async def _debit_group(
