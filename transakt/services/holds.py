@@ -103,12 +103,7 @@ class HoldService:
             metadata=payment.metadata,
             expires_at=expires_at.replace(microsecond=0),
         )
-        outcome = await self._wallets.debit(hold)
-        if isinstance(outcome, Applied):
-            return outcome.transfer
-        if isinstance(outcome, Rejected):
-            raise outcome.error
-        return await self._wallets.answer_duplicate(user_id, idempotency, outcome.transfer_id)
+        return await self._wallets.pay(user_id, idempotency, hold)
 
     async def get(self, user_id: str, hold_id: str) -> Transfer:
         """A hold the user is a party to."""
