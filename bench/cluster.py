@@ -26,13 +26,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.runtime import Echo  # noqa: E402 - trivial work: the figures are the transport's
 from transakt.rabbitmq import Codec, RabbitTransport  # noqa: E402
-from transakt.runtime import Actor, ActorSystem  # noqa: E402
+from transakt.runtime import ActorSystem  # noqa: E402
 
 DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/"
 KIND = "Echo"
@@ -40,17 +40,6 @@ KIND = "Echo"
 
 def log(text: str) -> None:
     print(text, flush=True)
-
-
-class Echo(Actor):
-    """Trivial work, so the figures are the transport's: count and answer."""
-
-    def __init__(self) -> None:
-        self.seen = 0
-
-    async def receive(self, message: Any) -> Any:
-        self.seen += 1
-        return message + 1
 
 
 def _system(url: str, prefix: str, node: str, *, host: bool) -> ActorSystem:

@@ -22,6 +22,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+from upkit import read_up_banner
 
 from transakt.cli import build_parser, main
 from transakt.sandbox.demo import DEMO_ACCOUNTS
@@ -414,16 +415,9 @@ async def test_up_starts_everything_and_stops_cleanly_on_ctrl_c(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
-    assert process.stdout is not None
-    output: list[str] = []
+    banner = ""
     try:
-        async with asyncio.timeout(90):
-            while not any("Press Ctrl-C to stop." in line for line in output):
-                line = await process.stdout.readline()
-                if not line:
-                    pytest.fail("transakt up exited early:\n" + "".join(output))
-                output.append(line.decode(errors="replace"))
-        banner = "".join(output)
+        banner = await read_up_banner(process, 90)
         assert f"http://127.0.0.1:{wallet_port}" in banner
         assert f"http://127.0.0.1:{bank_port}" in banner
         assert str(data_dir / "mail") in banner
@@ -436,7 +430,7 @@ async def test_up_starts_everything_and_stops_cleanly_on_ctrl_c(
         if process.returncode is None:
             process.send_signal(signal.SIGINT)
         rest, _ = await asyncio.wait_for(process.communicate(), 60)
-        output.append(rest.decode(errors="replace"))
+        output = [banner, rest.decode(errors="replace")]
     assert process.returncode == 0, "".join(output)
     assert not (data_dir / "postgres" / "postmaster.pid").exists(), "PostgreSQL left running"
     assert not (data_dir / "redis" / "redis.pid").exists(), "Redis left running"

@@ -23,6 +23,7 @@ from typing import Any
 import aio_pika
 import pytest
 from test_cli import _clean_env, _free_port, _one_line_error, _run_the_readme_session, _transakt
+from upkit import read_up_banner
 
 from transakt.cli import main, up_nodes
 from transakt.cli.errors import EXIT_USAGE, CommandError
@@ -255,16 +256,9 @@ async def test_up_with_two_nodes_runs_a_cluster_and_stops_on_ctrl_c(
         cwd=tmp_path, env=env, stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
-    assert process.stdout is not None
-    output: list[str] = []
+    banner = ""
     try:
-        async with asyncio.timeout(120):
-            while not any("Press Ctrl-C to stop." in line for line in output):
-                line = await process.stdout.readline()
-                if not line:
-                    pytest.fail("transakt up exited early:\n" + "".join(output))
-                output.append(line.decode(errors="replace"))
-        banner = "".join(output)
+        banner = await read_up_banner(process, 120)
         assert f"http://127.0.0.1:{first}  (node-1)" in banner
         assert f"http://127.0.0.1:{first + 1}  (node-2)" in banner
         assert f"bank       http://127.0.0.1:{bank_port}  (sandbox)" in banner
@@ -283,7 +277,7 @@ async def test_up_with_two_nodes_runs_a_cluster_and_stops_on_ctrl_c(
         if process.returncode is None:
             process.send_signal(signal.SIGINT)
         rest, _ = await asyncio.wait_for(process.communicate(), 90)
-        output.append(rest.decode(errors="replace"))
+        output = [banner, rest.decode(errors="replace")]
     everything = "".join(output)
     assert process.returncode == 0, everything
     assert "mail worker running" in everything, "no mail worker ran"

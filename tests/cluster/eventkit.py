@@ -1,31 +1,27 @@
 """Helpers for the event stream tests: a database of their own, ledger writes, broker queues.
 
-The database is created and migrated once per module (``create_stream_database``); each test
+The database is created and migrated once per module (``dbkit.own_database``, then
+``seed_stream_database``); each test
 has its own queue prefix, hence its own exchange and its own publisher cursor, which starts
 "from now": events other tests wrote earlier are never this test's.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import inspect
 import secrets
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
 import asyncpg
 import orjson
-import pytest
+import waits
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue, AbstractRobustConnection
 
 from transakt.rabbitmq.events import XID_HEADER, exchange_name
 from transakt.storage.ledger import commit_batch
-from transakt.storage.migrate import migrate
 from transakt.storage.records import Applied, NewTransfer
 from transakt.storage.typing import Connection
 
@@ -39,32 +35,15 @@ WALLETS = {"EUR": "wal_stream_eur", "USD": "wal_stream_usd"}
 async def wait_until(
     condition: Callable[[], bool | Awaitable[bool]], what: str, deadline: float = DEADLINE_SECONDS
 ) -> None:
-    """Re-check ``condition`` (sync or async) every 10 ms until true; fail past the deadline."""
-    give_up = time.monotonic() + deadline
-    while True:
-        result = condition()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > give_up:
-            pytest.fail(f"timed out after {deadline:.0f}s waiting for {what}")
-        await asyncio.sleep(0.01)  # the state is in other connections: nothing to await on
+    """``waits.wait_until`` with these tests' deadline."""
+    await waits.wait_until(condition, what, deadline)
 
 
 # -- the database -----------------------------------------------------------------------------
 
 
-async def create_stream_database(admin_url: str) -> str:
-    """A new database on the server of ``admin_url``, migrated, with a EUR and a USD wallet."""
-    name = f"transakt_stream_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(admin_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
-    await migrate(url)
+async def seed_stream_database(url: str) -> None:
+    """Give a migrated database (``dbkit.own_database``) a EUR and a USD wallet."""
     connection = await asyncpg.connect(url)
     try:
         await connection.execute(
@@ -78,20 +57,6 @@ async def create_stream_database(admin_url: str) -> str:
         )
     finally:
         await connection.close()
-    return url
-
-
-async def drop_stream_database(admin_url: str, url: str) -> None:
-    """Drop a database ``create_stream_database`` made (its sessions ended first)."""
-    name = urlsplit(url).path.lstrip("/")
-    admin = await asyncpg.connect(admin_url)
-    try:
-        await admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name
-        )
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-    finally:
-        await admin.close()
 
 
 async def deposits(

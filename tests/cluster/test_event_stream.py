@@ -16,15 +16,15 @@ import aio_pika
 import asyncpg
 import orjson
 import pytest
+from dbkit import own_database
 
 from cluster.eventkit import (
     Broker,
-    create_stream_database,
     cursor_position,
     deposits,
-    drop_stream_database,
     insert_event,
     last_position,
+    seed_stream_database,
     wait_until,
     xid_of,
 )
@@ -43,9 +43,9 @@ MakePublisher = Callable[..., Awaitable[EventPublisher]]
 @pytest.fixture(scope="module")
 async def stream_database(database_url: str) -> AsyncIterator[str]:
     """A migrated database of these tests' own, dropped after them."""
-    url = await create_stream_database(database_url)
-    yield url
-    await drop_stream_database(database_url, url)
+    async with own_database(database_url, "transakt_stream") as url:
+        await seed_stream_database(url)
+        yield url
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import email
 import email.policy
-import inspect
 import socket
 import threading
 import time
@@ -17,6 +16,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+import waits
 from aiosmtpd.controller import Controller
 
 from transakt.composition.notifications import Notifications, open_notifications
@@ -38,18 +38,8 @@ def free_port() -> int:
 async def wait_until(
     condition: Callable[[], bool | Awaitable[bool]], what: str, deadline: float = DEADLINE_SECONDS
 ) -> None:
-    """Re-check ``condition`` (sync or async) until true; fail past the deadline."""
-    # For state with nothing to await on (another process, the database): every 20 ms.
-    give_up = time.monotonic() + deadline
-    while True:
-        result = condition()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > give_up:
-            pytest.fail(f"timed out after {deadline:.0f}s waiting for {what}")
-        await asyncio.sleep(0.02)
+    """``waits.wait_until`` with this suite's deadline."""
+    await waits.wait_until(condition, what, deadline)
 
 
 class MailCatcher:
